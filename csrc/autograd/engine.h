@@ -1,0 +1,26 @@
+#pragma once
+// The backward sweep. Dependencies are counted in the nodes themselves, ready nodes go
+// on a stack (Kahn's algorithm), gradients wait in each node's input buffer until all
+// producers have arrived, and saved values are freed as each node finishes unless the
+// graph is kept. Nothing recurses, so graph depth is limited only by memory.
+#include <vector>
+
+#include "autograd/node.h"
+
+namespace tg {
+
+struct BackwardOptions {
+  bool keep_graph = false;
+  bool create_graph = false;
+  bool accumulate_into_leaves = true;  // backward(): write .grad; grad(): return captures
+};
+
+// Runs backward from `roots` seeded with `root_grads`; returns the gradients that
+// reached each `capture` edge (undefined where none arrived).
+std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
+                                 const std::vector<Edge>& capture, const BackwardOptions& opts);
+
+// Anomaly mode: set by the bindings to raise when a rule returns NaN/Inf.
+bool tensor_has_nonfinite(const Tensor& t);
+
+}  // namespace tg

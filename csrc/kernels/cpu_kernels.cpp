@@ -1,0 +1,322 @@
+// Elementwise and reduction loops. This file is compiled once per CPU capability
+// (TG_CPU_CAPABILITY = DEFAULT, AVX2 or AVX512, each with its own -m flags) and the
+// table for the running CPU is picked at start-up (dispatch.cpp). Keep it free of
+// anything but loops: shapes, dtypes and errors are settled before a loop runs.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cpu_kernels.h"
+#include "kernels/vec_math.h"
+
+#ifndef TG_CPU_CAPABILITY
+#error "TG_CPU_CAPABILITY must name the capability this file is compiled for"
+#endif
+#define TG_STR2(x) #x
+#define TG_STR(x) TG_STR2(x)
+
+namespace tg::kernels::TG_CPU_CAPABILITY {
+namespace {
+
+template <typename T> constexpr bool is_float_v = std::is_floating_point_v<T>;
+
+// ---- loop shapes ------------------------------------------------------------------
+
+template <typename Tout, typename Tin, typename F>
+void unary_loop(const Loop& L, int64_t b, int64_t e, F f) {
+  for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
+    Tout* out = reinterpret_cast<Tout*>(p[0]);
+    const Tin* in = reinterpret_cast<const Tin*>(p[1]);
+    if (s[0] == 1 && s[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i * s[0]] = f(in[i * s[1]]);
+    }
+  });
+}
+
+template <typename Tout, typename T, typename F>
+void binary_loop(const Loop& L, int64_t b, int64_t e, F f) {
+  for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
+    Tout* out = reinterpret_cast<Tout*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) out[i] = f(x[i], y[i]);
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+      const T yv = *y;
+      for (int64_t i = 0; i < n; ++i) out[i] = f(x[i], yv);
+    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+      const T xv = *x;
+      for (int64_t i = 0; i < n; ++i) out[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
+    }
+  });
+}
+
+// ---- unary --------------------------------------------------------------------------
+
+template <typename T>
+void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
+  namespace vm = tg::vecmath;
+  const T a = T(p.a), c = T(p.b);
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) { return -x; });
+    case UnaryOp::Exp: return unary_loop<T, T>(L, b, e, [](T x) { return vm::exp(x); });
+    case UnaryOp::Log: return unary_loop<T, T>(L, b, e, [](T x) { return vm::log(x); });
+    case UnaryOp::Log1p: return unary_loop<T, T>(L, b, e, [](T x) { return vm::log1p(x); });
+    case UnaryOp::Sqrt: return unary_loop<T, T>(L, b, e, [](T x) { return std::sqrt(x); });
+    case UnaryOp::Rsqrt: return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / std::sqrt(x); });
+    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) { return std::fabs(x); });
+    case UnaryOp::Sign:
+      return unary_loop<T, T>(L, b, e, [](T x) { return x > 0 ? T(1) : x < 0 ? T(-1) : x == 0 ? T(0) : x; });
+    case UnaryOp::Sin: return unary_loop<T, T>(L, b, e, [](T x) { return vm::sin(x); });
+    case UnaryOp::Cos: return unary_loop<T, T>(L, b, e, [](T x) { return vm::cos(x); });
+    case UnaryOp::Tan: return unary_loop<T, T>(L, b, e, [](T x) { return vm::tan(x); });
+    case UnaryOp::Tanh: return unary_loop<T, T>(L, b, e, [](T x) { return vm::tanh(x); });
+    case UnaryOp::Sigmoid: return unary_loop<T, T>(L, b, e, [](T x) { return vm::sigmoid(x); });
+    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? T(0) : x; });
+    case UnaryOp::Gelu:
+      return unary_loop<T, T>(L, b, e, [](T x) { return T(0.5) * x * (T(1) + vm::erf(x * T(M_SQRT1_2))); });
+    case UnaryOp::Softplus:  // PyTorch's threshold: above 20 softplus(x) == x in float
+      return unary_loop<T, T>(L, b, e, [](T x) { return x > T(20) ? x : vm::log1p(vm::exp(x)); });
+    case UnaryOp::Reciprocal: return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / x; });
+    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
+    case UnaryOp::LeakyRelu: return unary_loop<T, T>(L, b, e, [a](T x) { return x > 0 ? x : a * x; });
+    case UnaryOp::Clamp:  // NaN passes through, as in PyTorch
+      return unary_loop<T, T>(L, b, e, [a, c](T x) { return x < a ? a : (x > c ? c : x); });
+    case UnaryOp::PowScalar:
+      if (p.a == 2) return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
+      if (p.a == 3) return unary_loop<T, T>(L, b, e, [](T x) { return x * x * x; });
+      if (p.a == 0.5) return unary_loop<T, T>(L, b, e, [](T x) { return std::sqrt(x); });
+      if (p.a == -1) return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / x; });
+      return unary_loop<T, T>(L, b, e, [a](T x) { return std::pow(x, a); });
+    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T x) { return x != x; });
+    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T x) { return std::fabs(x) == std::numeric_limits<T>::infinity(); });
+    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T x) { return x - x == 0; });
+    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) { return x == 0; });
+    default: break;
+  }
+}
+
+int64_t int_pow(int64_t base, int64_t exp) {
+  if (exp < 0) return base == 1 ? 1 : base == -1 ? (exp % 2 ? -1 : 1) : 0;
+  int64_t r = 1;
+  while (exp) { if (exp & 1) r *= base; base *= base; exp >>= 1; }
+  return r;
+}
+
+void unary_int(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
+  using T = int64_t;
+  const T a = T(p.a), c = T(p.b);
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) { return -x; });
+    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? -x : x; });
+    case UnaryOp::Sign: return unary_loop<T, T>(L, b, e, [](T x) { return T((x > 0) - (x < 0)); });
+    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
+    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? T(0) : x; });
+    case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) { return x < a ? a : (x > c ? c : x); });
+    case UnaryOp::PowScalar: return unary_loop<T, T>(L, b, e, [a](T x) { return int_pow(x, a); });
+    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T) { return false; });
+    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T) { return false; });
+    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T) { return true; });
+    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) { return x == 0; });
+    default: break;
+  }
+}
+
+void unary_bool(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams) {
+  switch (op) {
+    case UnaryOp::LogicalNot: return unary_loop<bool, bool>(L, b, e, [](bool x) { return !x; });
+    case UnaryOp::Abs: return unary_loop<bool, bool>(L, b, e, [](bool x) { return x; });
+    case UnaryOp::IsNan: return unary_loop<bool, bool>(L, b, e, [](bool) { return false; });
+    case UnaryOp::IsInf: return unary_loop<bool, bool>(L, b, e, [](bool) { return false; });
+    case UnaryOp::IsFinite: return unary_loop<bool, bool>(L, b, e, [](bool) { return true; });
+    default: break;
+  }
+}
+
+void unary(UnaryOp op, DType dt, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
+  switch (dt) {
+    case DType::Float32: return unary_float<float>(op, L, b, e, p);
+    case DType::Float64: return unary_float<double>(op, L, b, e, p);
+    case DType::Int64: return unary_int(op, L, b, e, p);
+    case DType::Bool: return unary_bool(op, L, b, e, p);
+  }
+}
+
+// ---- binary -------------------------------------------------------------------------
+
+template <typename T>
+T gelu_grad(T g, T x) {
+  const T cdf = T(0.5) * (T(1) + tg::vecmath::erf(x * T(M_SQRT1_2)));
+  const T pdf = tg::vecmath::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+  return g * (cdf + x * pdf);
+}
+
+template <typename T>
+void binary_typed(BinaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
+  switch (op) {
+    case BinaryOp::Add:
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x || y); });
+      else return binary_loop<T, T>(L, b, e, [](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x - y); });
+    case BinaryOp::Mul:
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x && y); });
+      else return binary_loop<T, T>(L, b, e, [](T x, T y) { return x * y; });
+    case BinaryOp::Div:
+      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return x / y; });
+      break;
+    case BinaryOp::Pow:
+      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return std::pow(x, y); });
+      else if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return int_pow(x, y); });
+      break;
+    case BinaryOp::Maximum:  // NaN propagates, as in PyTorch
+      return binary_loop<T, T>(L, b, e, [](T x, T y) { return (x != x || x > y) ? x : y; });
+    case BinaryOp::Minimum:
+      return binary_loop<T, T>(L, b, e, [](T x, T y) { return (x != x || x < y) ? x : y; });
+    case BinaryOp::Lt: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x < y; });
+    case BinaryOp::Le: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x <= y; });
+    case BinaryOp::Gt: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x > y; });
+    case BinaryOp::Ge: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x >= y; });
+    case BinaryOp::Eq: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x == y; });
+    case BinaryOp::Ne: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x != y; });
+    default: break;
+  }
+  if constexpr (is_float_v<T>) {
+    const T a = T(p.a);
+    switch (op) {
+      case BinaryOp::TanhBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) { return g * (T(1) - y * y); });
+      case BinaryOp::SigmoidBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) { return g * y * (T(1) - y); });
+      case BinaryOp::ReluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) { return x > 0 ? g : T(0); });
+      case BinaryOp::LeakyReluBackward: return binary_loop<T, T>(L, b, e, [a](T g, T x) { return x > 0 ? g : a * g; });
+      case BinaryOp::GeluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) { return gelu_grad(g, x); });
+      default: break;
+    }
+  }
+}
+
+void binary(BinaryOp op, DType dt, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
+  visit_dtype(dt, [&](auto tag) { binary_typed<decltype(tag)>(op, L, b, e, p); });
+}
+
+// ---- where / copy -------------------------------------------------------------------
+
+void where(DType dt, const Loop& L, int64_t b, int64_t e) {
+  visit_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
+      T* out = reinterpret_cast<T*>(p[0]);
+      const bool* c = reinterpret_cast<const bool*>(p[1]);
+      const T* x = reinterpret_cast<const T*>(p[2]);
+      const T* y = reinterpret_cast<const T*>(p[3]);
+      for (int64_t i = 0; i < n; ++i) out[i * s[0]] = c[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
+    });
+  });
+}
+
+void copy(DType src, DType dst, const Loop& L, int64_t b, int64_t e) {
+  visit_dtype(dst, [&](auto out_tag) {
+    using To = decltype(out_tag);
+    visit_dtype(src, [&](auto in_tag) {
+      using Ti = decltype(in_tag);
+      if constexpr (std::is_same_v<To, bool>) unary_loop<To, Ti>(L, b, e, [](Ti x) { return x != 0; });
+      else unary_loop<To, Ti>(L, b, e, [](Ti x) { return static_cast<To>(x); });
+    });
+  });
+}
+
+// ---- reductions ---------------------------------------------------------------------
+
+template <typename T, ReduceOp Op>
+struct Combine {
+  static T identity() {
+    if constexpr (Op == ReduceOp::Sum) return T(0);
+    else if constexpr (Op == ReduceOp::Prod) return T(1);
+    else if constexpr (Op == ReduceOp::Max) {
+      if constexpr (is_float_v<T>) return -std::numeric_limits<T>::infinity();
+      else return std::numeric_limits<T>::lowest();
+    } else {
+      if constexpr (is_float_v<T>) return std::numeric_limits<T>::infinity();
+      else return std::numeric_limits<T>::max();
+    }
+  }
+  static T apply(T acc, T x) {
+    if constexpr (Op == ReduceOp::Sum) return acc + x;
+    else if constexpr (Op == ReduceOp::Prod) return acc * x;
+    else if constexpr (Op == ReduceOp::Max) return (x != x || x > acc) ? x : acc;
+    else return (x != x || x < acc) ? x : acc;
+  }
+};
+
+// A contiguous row reduced with 16 independent accumulators (vector lanes); sums are
+// taken block by block so float32 rounding error stays small on long rows.
+template <typename T, ReduceOp Op>
+T reduce_row(const T* x, int64_t n) {
+  using C = Combine<T, Op>;
+  constexpr int W = 16;
+  constexpr int64_t kBlock = 4096;
+  T total = C::identity();
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t len = std::min(kBlock, n - start);
+    const T* blk = x + start;
+    T acc[W];
+    for (int k = 0; k < W; ++k) acc[k] = C::identity();
+    int64_t i = 0;
+    for (; i + W <= len; i += W)
+      for (int k = 0; k < W; ++k) acc[k] = C::apply(acc[k], blk[i + k]);
+    T r = C::identity();
+    for (int k = 0; k < W; ++k) r = C::apply(r, acc[k]);
+    for (; i < len; ++i) r = C::apply(r, blk[i]);
+    total = C::apply(total, r);
+  }
+  return total;
+}
+
+template <typename T, ReduceOp Op>
+void reduce_typed(const Loop& L, int64_t b, int64_t e) {
+  using C = Combine<T, Op>;
+  for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
+    T* out = reinterpret_cast<T*>(p[0]);
+    const T* in = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == 0) {  // the row is reduced into one output element
+      T r;
+      if (s[1] == 1) {
+        r = reduce_row<T, Op>(in, n);
+      } else {
+        r = C::identity();
+        for (int64_t i = 0; i < n; ++i) r = C::apply(r, in[i * s[1]]);
+      }
+      *out = C::apply(*out, r);
+    } else if (s[0] == 1 && s[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) out[i] = C::apply(out[i], in[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i * s[0]] = C::apply(out[i * s[0]], in[i * s[1]]);
+    }
+  });
+}
+
+void reduce(ReduceOp op, DType dt, const Loop& L, int64_t b, int64_t e) {
+  visit_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      return;  // the op layer reduces bool as int64
+    } else {
+      switch (op) {
+        case ReduceOp::Sum: return reduce_typed<T, ReduceOp::Sum>(L, b, e);
+        case ReduceOp::Prod: return reduce_typed<T, ReduceOp::Prod>(L, b, e);
+        case ReduceOp::Max: return reduce_typed<T, ReduceOp::Max>(L, b, e);
+        case ReduceOp::Min: return reduce_typed<T, ReduceOp::Min>(L, b, e);
+        default: return;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+const CpuKernels table = {TG_STR(TG_CPU_CAPABILITY), unary, binary, where, copy, reduce};
+
+}  // namespace tg::kernels::TG_CPU_CAPABILITY

@@ -1,0 +1,349 @@
+// Kernel entry points: settle the loop geometry (broadcast strides, merged dims),
+// split large loops across threads, and call the loop table for the running CPU.
+#include <algorithm>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include <cblas.h>
+
+#include "kernels/cpu_kernels.h"
+#include "kernels/kernels.h"
+#include "kernels/parallel.h"
+
+namespace tg::kernels {
+
+const CpuKernels& cpu() {
+  static const CpuKernels* table = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+      return &AVX512::table;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &AVX2::table;
+    return &DEFAULT::table;
+  }();
+  return *table;
+}
+
+bool is_predicate(UnaryOp op) {
+  return op == UnaryOp::IsNan || op == UnaryOp::IsInf || op == UnaryOp::IsFinite || op == UnaryOp::LogicalNot;
+}
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::Lt && op <= BinaryOp::Ne; }
+
+namespace {
+
+// Operand strides aligned to the iteration shape (right-aligned, 0 where broadcast).
+void add_operand(Loop& L, const Tensor& t) {
+  const int k = L.nops++;
+  const size_t nd = L.shape.size();
+  L.strides[k].resize(nd, 0);
+  const size_t td = size_t(t.dim());
+  for (size_t i = 0; i < td; ++i) {
+    const size_t d = nd - td + i;
+    L.strides[k][d] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  }
+  L.base[k] = static_cast<char*>(t.raw_data());
+  L.itemsize[k] = int(itemsize(t.dtype()));
+}
+
+void add_scalar_operand(Loop& L, void* value, DType dt) {
+  const int k = L.nops++;
+  L.strides[k].resize(L.shape.size(), 0);
+  L.base[k] = static_cast<char*>(value);
+  L.itemsize[k] = int(itemsize(dt));
+}
+
+// Drop size-1 dims and merge neighbours that every operand walks as one.
+void coalesce(Loop& L) {
+  Shape shape;
+  Shape strides[kMaxOperands];
+  for (size_t d = 0; d < L.shape.size(); ++d) {
+    if (L.shape[d] == 1) continue;
+    bool merge = !shape.empty();
+    for (int k = 0; merge && k < L.nops; ++k)
+      merge = strides[k].back() == L.strides[k][d] * L.shape[d];
+    if (merge) {
+      shape.back() *= L.shape[d];
+      for (int k = 0; k < L.nops; ++k) strides[k].back() = L.strides[k][d];
+    } else {
+      shape.push_back(L.shape[d]);
+      for (int k = 0; k < L.nops; ++k) strides[k].push_back(L.strides[k][d]);
+    }
+  }
+  if (shape.empty()) {
+    shape.push_back(L.shape.empty() ? 1 : L.numel());
+    for (int k = 0; k < L.nops; ++k) strides[k].push_back(0);
+  }
+  L.shape = std::move(shape);
+  for (int k = 0; k < L.nops; ++k) L.strides[k] = std::move(strides[k]);
+}
+
+template <typename F>
+void run(const Loop& L, F&& body) {
+  const int64_t n = L.numel();
+  if (n == 0) return;
+  parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) { body(b, e); });
+}
+
+Loop loop_for(const Tensor& out) {
+  Loop L;
+  L.shape = out.shape();
+  add_operand(L, out);
+  return L;
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) {
+  Loop L = loop_for(out);
+  add_operand(L, in);
+  coalesce(L);
+  const DType dt = in.dtype();
+  run(L, [&](int64_t b, int64_t e) { cpu().unary(op, dt, L, b, e, p); });
+}
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, UnaryParams p) {
+  Loop L = loop_for(out);
+  add_operand(L, a);
+  add_operand(L, b);
+  coalesce(L);
+  const DType dt = a.dtype();
+  run(L, [&](int64_t lo, int64_t hi) { cpu().binary(op, dt, L, lo, hi, p); });
+}
+
+void binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first, const Tensor& out, UnaryParams p) {
+  alignas(8) char value[8];
+  const DType dt = a.dtype();
+  visit_dtype(dt, [&](auto tag) { using T = decltype(tag); *reinterpret_cast<T*>(value) = s.as<T>(); });
+  Loop L = loop_for(out);
+  if (scalar_first) { add_scalar_operand(L, value, dt); add_operand(L, a); }
+  else { add_operand(L, a); add_scalar_operand(L, value, dt); }
+  coalesce(L);
+  run(L, [&](int64_t lo, int64_t hi) { cpu().binary(op, dt, L, lo, hi, p); });
+}
+
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  Loop L = loop_for(out);
+  add_operand(L, cond);
+  add_operand(L, a);
+  add_operand(L, b);
+  coalesce(L);
+  run(L, [&](int64_t lo, int64_t hi) { cpu().where(out.dtype(), L, lo, hi); });
+}
+
+void copy(const Tensor& in, const Tensor& out) {
+  Loop L = loop_for(out);
+  add_operand(L, in);
+  coalesce(L);
+  run(L, [&](int64_t lo, int64_t hi) { cpu().copy(in.dtype(), out.dtype(), L, lo, hi); });
+}
+
+void fill(const Tensor& out, Scalar v) {
+  alignas(8) char value[8];
+  visit_dtype(out.dtype(), [&](auto tag) { using T = decltype(tag); *reinterpret_cast<T*>(value) = v.as<T>(); });
+  Loop L = loop_for(out);
+  add_scalar_operand(L, value, out.dtype());
+  coalesce(L);
+  run(L, [&](int64_t lo, int64_t hi) { cpu().copy(out.dtype(), out.dtype(), L, lo, hi); });
+}
+
+namespace {
+template <typename T>
+T reduce_identity(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return T(0);
+    case ReduceOp::Prod: return T(1);
+    case ReduceOp::Max:
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+    default:
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+  }
+}
+}  // namespace
+
+void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
+  const DType dt = in.dtype();
+  visit_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, bool>) fill(out, Scalar::from_double(double(reduce_identity<T>(op))));
+    if constexpr (std::is_same_v<T, int64_t>) fill(out, Scalar::from_int(reduce_identity<T>(op)));
+  });
+  if (in.numel() == 0) return;
+
+  // Iterate in the input's memory order: innermost dim has the smallest input stride.
+  Loop L;
+  L.shape = in.shape();
+  L.nops = 2;
+  L.strides[0].resize(L.shape.size(), 0);
+  for (size_t d = 0; d < L.shape.size(); ++d)
+    L.strides[0][d] = out.shape()[d] == 1 ? 0 : out.strides()[d];
+  L.strides[1] = in.strides();
+  L.base[0] = static_cast<char*>(out.raw_data());
+  L.base[1] = static_cast<char*>(in.raw_data());
+  L.itemsize[0] = L.itemsize[1] = int(itemsize(dt));
+  {
+    std::vector<size_t> order(L.shape.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      return std::abs(L.strides[1][x]) > std::abs(L.strides[1][y]);
+    });
+    Loop R = L;
+    for (size_t i = 0; i < order.size(); ++i) {
+      R.shape[i] = L.shape[order[i]];
+      R.strides[0][i] = L.strides[0][order[i]];
+      R.strides[1][i] = L.strides[1][order[i]];
+    }
+    L = std::move(R);
+  }
+  coalesce(L);
+  const int64_t n = L.numel();
+
+  if (out.numel() == 1 && n > kParallelGrain && get_num_threads() > 1) {
+    // One output: each thread reduces its own range into a partial, then combine.
+    visit_dtype(dt, [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (!std::is_same_v<T, bool>) {
+        const int tasks = get_num_threads();
+        std::vector<T> partial(size_t(tasks), reduce_identity<T>(op));
+        const int64_t chunk = (n + tasks - 1) / tasks;
+        parallel_for(tasks, 1, [&](int64_t tb, int64_t te) {
+          for (int64_t t = tb; t < te; ++t) {
+            Loop P = L;
+            P.base[0] = reinterpret_cast<char*>(&partial[size_t(t)]);
+            cpu().reduce(op, dt, P, t * chunk, std::min(n, (t + 1) * chunk));
+          }
+        });
+        Tensor parts(make_ref<TensorImpl>(Storage::allocate(sizeof(T) * partial.size()), dt,
+                                          Shape{int64_t(partial.size())}, Shape{1}, 0));
+        std::copy(partial.begin(), partial.end(), parts.data<T>());
+        Loop C;
+        C.shape = Shape{int64_t(partial.size())};
+        C.nops = 2;
+        C.strides[0] = Shape{0};
+        C.strides[1] = Shape{1};
+        C.base[0] = static_cast<char*>(out.raw_data());
+        C.base[1] = static_cast<char*>(parts.raw_data());
+        C.itemsize[0] = C.itemsize[1] = int(sizeof(T));
+        cpu().reduce(op, dt, C, 0, int64_t(partial.size()));
+      }
+    });
+    return;
+  }
+  if (L.strides[0][0] != 0 && L.ndim() > 1 && n > kParallelGrain) {
+    // The outermost dim indexes distinct outputs: split along it.
+    const int64_t inner = n / L.shape[0];
+    parallel_for(L.shape[0], std::max<int64_t>(1, kParallelGrain / inner), [&](int64_t b, int64_t e) {
+      cpu().reduce(op, dt, L, b * inner, e * inner);
+    });
+    return;
+  }
+  cpu().reduce(op, dt, L, 0, n);
+}
+
+void arg_reduce(bool is_max, const Tensor& in, int64_t axis, const Tensor& out) {
+  // Rows along `axis`: walk every other index, scan the row; first index wins ties and
+  // NaN counts as the extreme (as PyTorch and NumPy do).
+  const int64_t nd = in.dim();
+  const int64_t len = in.shape()[size_t(axis)];
+  const int64_t step = in.strides()[size_t(axis)];
+  Shape outer_shape, outer_strides;
+  for (int64_t d = 0; d < nd; ++d)
+    if (d != axis) { outer_shape.push_back(in.shape()[size_t(d)]); outer_strides.push_back(in.strides()[size_t(d)]); }
+  int64_t rows = 1;
+  for (int64_t s : outer_shape) rows *= s;
+  int64_t* dst = out.data<int64_t>();
+  visit_dtype(in.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = in.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t rem = r, off = 0;
+      for (size_t d = outer_shape.size(); d-- > 0;) { off += (rem % outer_shape[d]) * outer_strides[d]; rem /= outer_shape[d]; }
+      const T* row = src + off;
+      int64_t best = 0;
+      T bv = row[0];
+      for (int64_t i = 1; i < len; ++i) {
+        T v = row[i * step];
+        if (bv != bv) break;
+        if (v != v || (is_max ? v > bv : v < bv)) { bv = v; best = i; }
+      }
+      dst[r] = best;
+    }
+  });
+}
+
+void matmul_2d(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  if (M == 0 || N == 0) return;
+  if (K == 0) { fill(out, Scalar::from_double(0)); return; }
+  // Each operand is row-major (stride (ld, 1)) or transposed (stride (1, ld)).
+  auto layout = [](const Tensor& t, CBLAS_TRANSPOSE& tr, int& ld) {
+    const int64_t r = t.shape()[0], c = t.shape()[1], s0 = t.strides()[0], s1 = t.strides()[1];
+    if (s1 == 1 || c == 1) { tr = CblasNoTrans; ld = int(std::max<int64_t>({s0, c, 1})); if (r == 1) ld = int(std::max<int64_t>(c, 1)); }
+    else { tr = CblasTrans; ld = int(std::max<int64_t>({s1, r, 1})); if (c == 1) ld = int(std::max<int64_t>(r, 1)); }
+  };
+  CBLAS_TRANSPOSE ta, tb;
+  int lda, ldb;
+  layout(a, ta, lda);
+  layout(b, tb, ldb);
+  const int ldc = int(N);
+  switch (a.dtype()) {
+    case DType::Float32:
+      scipy_cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, a.data<float>(), lda,
+                        b.data<float>(), ldb, 0.0f, out.data<float>(), ldc);
+      break;
+    case DType::Float64:
+      scipy_cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0, a.data<double>(), lda,
+                        b.data<double>(), ldb, 0.0, out.data<double>(), ldc);
+      break;
+    default: {  // int64 (and bool promoted to int64 by the op): a plain triple loop
+      const int64_t* A = a.data<int64_t>();
+      const int64_t* B = b.data<int64_t>();
+      int64_t* C = out.data<int64_t>();
+      const int64_t as0 = a.strides()[0], as1 = a.strides()[1], bs0 = b.strides()[0], bs1 = b.strides()[1];
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          int64_t acc = 0;
+          for (int64_t k = 0; k < K; ++k) acc += A[i * as0 + k * as1] * B[k * bs0 + j * bs1];
+          C[i * N + j] = acc;
+        }
+    }
+  }
+}
+
+// ---- random -------------------------------------------------------------------------
+namespace {
+std::mutex rng_mutex;
+std::mt19937_64& rng() {
+  static std::mt19937_64 g(0x5eed5eedULL);
+  return g;
+}
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lk(rng_mutex);
+  rng().seed(seed);
+}
+
+void fill_uniform(const Tensor& out, double lo, double hi) {
+  std::lock_guard<std::mutex> lk(rng_mutex);
+  visit_floating(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+    std::uniform_real_distribution<double> u(lo, hi);
+    for (int64_t i = 0; i < out.numel(); ++i) p[i] = T(u(rng()));
+  });
+}
+
+void fill_normal(const Tensor& out, double mean, double stddev) {
+  std::lock_guard<std::mutex> lk(rng_mutex);
+  visit_floating(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+    std::normal_distribution<double> nd(mean, stddev);
+    for (int64_t i = 0; i < out.numel(); ++i) p[i] = T(nd(rng()));
+  });
+}
+
+}  // namespace tg::kernels

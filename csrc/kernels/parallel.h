@@ -1,0 +1,18 @@
+#pragma once
+// A small persistent thread pool for the elementwise and reduction kernels. Work below
+// a grain stays on the calling thread; a parallel_for issued from inside another one,
+// or while the pool is busy with another caller's work, runs serially.
+#include <cstdint>
+#include <functional>
+
+namespace tg {
+
+void set_num_threads(int n);
+int get_num_threads();
+
+// Elements per task below which splitting costs more than it saves.
+constexpr int64_t kParallelGrain = 32768;
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace tg

@@ -1,0 +1,677 @@
+// The module tapegrad._C: the Tensor type (py_tensor.cpp) plus the rest of the API,
+// bound once as functions and, where Tensor has the method too, as methods.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include "autograd/engine.h"
+#include "kernels/cpu_kernels.h"
+#include "kernels/parallel.h"
+#include "ops/ops.h"
+#include "python/py_tensor.h"
+
+namespace py = pybind11;
+using namespace tg;
+using namespace tg::python;
+
+PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
+
+namespace {
+
+// ---- argument parsing ---------------------------------------------------------------------
+
+DType dtype_arg(const py::object& o, DType fallback) {
+  if (o.is_none()) return fallback;
+  DType d;
+  if (!parse_dtype(o.ptr(), d)) throw TypeError(str_cat("unknown dtype ", std::string(py::repr(o))));
+  return d;
+}
+
+Shape shape_arg(const py::handle& o, const char* op) {
+  Shape s;
+  if (PyLong_Check(o.ptr()) || is_tensor(o.ptr())) { s.push_back(py::cast<int64_t>(o)); return s; }
+  if (!PySequence_Check(o.ptr())) throw TypeError(str_cat(op, ": shape must be an int or a sequence of ints"));
+  for (auto item : py::reinterpret_borrow<py::sequence>(o)) {
+    if (!PyLong_Check(item.ptr()) && !PyIndex_Check(item.ptr()))
+      throw TypeError(str_cat(op, ": shape entries must be ints, got ", std::string(py::str(item.get_type().attr("__name__")))));
+    s.push_back(py::cast<int64_t>(item));
+  }
+  return s;
+}
+// f(2, 3) or f((2, 3)) or f([2, 3])
+Shape varargs_shape(const py::args& args, const char* op) {
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0], op);
+  Shape s;
+  for (auto a : args) s.push_back(py::cast<int64_t>(a));
+  return s;
+}
+Shape checked_size(const py::handle& o, const char* op) {
+  Shape s = shape_arg(o, op);
+  for (int64_t v : s) TG_CHECK(v >= 0, ValueError, op, ": negative dimension ", v, " in ", shape_str(s));
+  return s;
+}
+
+OptAxes axes_arg(const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  Axes a;
+  if (PyLong_Check(o.ptr())) { a.push_back(py::cast<int64_t>(o)); return a; }
+  for (auto item : py::reinterpret_borrow<py::sequence>(o)) a.push_back(py::cast<int64_t>(item));
+  return a;
+}
+
+std::optional<double> opt_double(const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  return py::cast<double>(o);
+}
+
+template <typename F>
+Tensor nogil(const Tensor& big, F&& f) {
+  ReleaseGilIf release(big.numel() >= kReleaseGilNumel);
+  return f();
+}
+
+// ---- autograd bindings ----------------------------------------------------------------------
+
+struct PyHook final : GradHook {
+  py::object fn;
+  explicit PyHook(py::object f) : fn(std::move(f)) {}
+  ~PyHook() override {
+    py::gil_scoped_acquire gil;
+    fn = py::object();
+  }
+  Tensor call(const Tensor& grad) override {
+    py::gil_scoped_acquire gil;
+    py::object r = fn(py::reinterpret_steal<py::object>(wrap(grad)));
+    if (r.is_none()) return Tensor();
+    if (!is_tensor(r.ptr())) throw TypeError("a gradient hook must return None or a Tensor");
+    const Tensor& out = unwrap(r.ptr());
+    TG_CHECK(out.shape() == grad.shape(), ValueError, "a gradient hook returned ", describe(out), " for a gradient ",
+             describe(grad));
+    return out;
+  }
+};
+
+// retain_grad(): keeps the gradient that flows into a non-leaf, accumulating like .grad.
+struct RetainGradHook final : GradHook {
+  Tensor grad;
+  Tensor call(const Tensor& g) override {
+    if (!grad.defined()) grad = GradMode::is_enabled() ? g : clone(g);
+    else grad = add(grad, g);
+    return Tensor();
+  }
+};
+
+std::atomic<int64_t> next_hook_id{1};
+
+std::vector<Ref<GradHook>>& hook_list(const Tensor& t) {
+  if (t.is_leaf()) return t.impl()->meta().hooks;
+  return t.grad_fn()->output_hooks(t.impl()->output_nr);
+}
+
+int64_t register_hook(const Tensor& t, py::object fn) {
+  if (!t.requires_grad()) throw RuntimeError("cannot register a hook on a tensor that doesn't require gradient");
+  Ref<GradHook> h(new PyHook(std::move(fn)));
+  h->id = next_hook_id++;
+  auto& hooks = hook_list(t);
+  // A retain_grad hook stays last, so it sees what the user's hooks returned.
+  size_t pos = hooks.size();
+  while (pos > 0 && dynamic_cast<RetainGradHook*>(hooks[pos - 1].get())) --pos;
+  hooks.insert(hooks.begin() + long(pos), h);
+  return h->id;
+}
+
+void remove_hook(const Tensor& t, int64_t id) {
+  if (!t.requires_grad()) return;
+  auto& hooks = hook_list(t);
+  for (size_t i = 0; i < hooks.size(); ++i)
+    if (hooks[i]->id == id) { hooks.erase(hooks.begin() + long(i)); return; }
+}
+
+void retain_grad(const Tensor& t) {
+  if (!t.requires_grad()) throw RuntimeError("can't retain_grad on a tensor that has requires_grad=False");
+  if (t.is_leaf()) return;  // leaves keep their grad anyway
+  AutogradMeta& m = t.impl()->meta();
+  if (m.retains_grad) return;
+  m.retains_grad = true;
+  Ref<GradHook> h(new RetainGradHook());
+  t.grad_fn()->output_hooks(t.impl()->output_nr).push_back(h);
+  m.hooks.push_back(h);  // remembered on the tensor so .grad can read it
+}
+
+py::object get_grad(const Tensor& t) {
+  if (!t.impl()->autograd) return py::none();
+  AutogradMeta& m = *t.impl()->autograd;
+  if (!t.is_leaf()) {
+    if (!m.retains_grad) return py::none();
+    for (auto& h : m.hooks)
+      if (auto* r = dynamic_cast<RetainGradHook*>(h.get())) return py::reinterpret_steal<py::object>(wrap(r->grad));
+    return py::none();
+  }
+  return py::reinterpret_steal<py::object>(wrap(m.grad));
+}
+
+void set_grad(const Tensor& t, const py::object& g) {
+  if (g.is_none()) {
+    if (t.impl()->autograd) t.impl()->autograd->grad = Tensor();
+    return;
+  }
+  if (!is_tensor(g.ptr())) throw TypeError("assigned grad must be a Tensor or None");
+  const Tensor& v = unwrap(g.ptr());
+  TG_CHECK(v.shape() == t.shape(), ValueError, "assigned grad has shape ", shape_str(v.shape()),
+           " but the tensor has shape ", shape_str(t.shape()));
+  TG_CHECK(v.dtype() == t.dtype(), TypeError, "assigned grad has dtype ", dtype_name(v.dtype()),
+           " but the tensor has dtype ", dtype_name(t.dtype()));
+  t.impl()->meta().grad = v;
+}
+
+Tensor seed_grad(const Tensor& out, const py::object& g, const char* op) {
+  if (g.is_none()) {
+    if (out.numel() != 1)
+      throw RuntimeError(str_cat(op, ": grad can be implicitly created only for scalar outputs (got ", describe(out), ")"));
+    return ones(out.shape(), out.dtype());
+  }
+  Tensor gt = is_tensor(g.ptr()) ? unwrap(g.ptr()) : tensor_from_python(g.ptr(), dtype_object(out.dtype()));
+  TG_CHECK(gt.shape() == out.shape(), ValueError, op, ": gradient has shape ", shape_str(gt.shape()),
+           " but the output has shape ", shape_str(out.shape()));
+  return gt;
+}
+
+std::vector<Tensor> tensor_list(const py::handle& o) {
+  std::vector<Tensor> v;
+  if (is_tensor(o.ptr())) { v.push_back(unwrap(o.ptr())); return v; }
+  for (auto item : py::reinterpret_borrow<py::sequence>(o)) {
+    if (!is_tensor(item.ptr())) throw TypeError("expected a Tensor or a sequence of Tensors");
+    v.push_back(unwrap(item.ptr()));
+  }
+  return v;
+}
+
+void backward(const Tensor& out, const py::object& gradient, py::object retain_graph, bool create_graph,
+              const py::object& inputs) {
+  if (!out.requires_grad())
+    throw RuntimeError("backward: element 0 of tensors does not require grad and does not have a grad_fn");
+  Tensor g = seed_grad(out, gradient, "backward");
+  BackwardOptions opts;
+  opts.create_graph = create_graph;
+  opts.keep_graph = retain_graph.is_none() ? create_graph : py::cast<bool>(retain_graph);
+  std::vector<Edge> capture;
+  std::vector<Tensor> targets;
+  if (!inputs.is_none()) {
+    targets = tensor_list(inputs);
+    TG_CHECK(!targets.empty(), RuntimeError, "backward: 'inputs' argument should not be empty");
+    for (const Tensor& t : targets) {
+      TG_CHECK(t.requires_grad(), RuntimeError, "backward: one of the inputs does not require grad");
+      capture.push_back(gradient_edge(t));
+    }
+    opts.accumulate_into_leaves = false;
+  }
+  std::vector<Tensor> got;
+  {
+    py::gil_scoped_release release;
+    got = run_backward({gradient_edge(out)}, {g}, capture, opts);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {  // backward(inputs=...) accumulates into those only
+    if (!got[i].defined()) continue;
+    AutogradMeta& m = targets[i].impl()->meta();
+    m.grad = m.grad.defined() ? add(m.grad, got[i]) : (create_graph ? got[i] : clone(got[i]));
+  }
+}
+
+py::tuple grad(const py::object& outputs, const py::object& inputs, const py::object& grad_outputs,
+               py::object retain_graph, bool create_graph, bool allow_unused) {
+  std::vector<Tensor> outs = tensor_list(outputs), ins = tensor_list(inputs);
+  std::vector<py::object> gos;
+  if (grad_outputs.is_none()) gos.assign(outs.size(), py::none());
+  else if (is_tensor(grad_outputs.ptr())) gos.push_back(grad_outputs);
+  else for (auto g : py::reinterpret_borrow<py::sequence>(grad_outputs)) gos.push_back(py::reinterpret_borrow<py::object>(g));
+  TG_CHECK(gos.size() == outs.size(), ValueError, "grad: got ", gos.size(), " grad_outputs for ", outs.size(), " outputs");
+  std::vector<Edge> roots;
+  std::vector<Tensor> seeds;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    TG_CHECK(outs[i].requires_grad(), RuntimeError, "grad: element ", i,
+             " of outputs does not require grad and does not have a grad_fn");
+    roots.push_back(gradient_edge(outs[i]));
+    seeds.push_back(seed_grad(outs[i], gos[i], "grad"));
+  }
+  std::vector<Edge> capture;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    TG_CHECK(ins[i].requires_grad(), RuntimeError, "grad: input ", i, " (", describe(ins[i]),
+             ") does not require grad");
+    capture.push_back(gradient_edge(ins[i]));
+  }
+  BackwardOptions opts;
+  opts.create_graph = create_graph;
+  opts.keep_graph = retain_graph.is_none() ? create_graph : py::cast<bool>(retain_graph);
+  opts.accumulate_into_leaves = false;
+  std::vector<Tensor> got;
+  {
+    py::gil_scoped_release release;
+    got = run_backward(roots, seeds, capture, opts);
+  }
+  py::tuple result(got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!got[i].defined() && !allow_unused)
+      throw RuntimeError(str_cat("grad: input ", i, " (", describe(ins[i]),
+                                 ") was not used in the graph; set allow_unused=True if this is intended"));
+    result[i] = py::reinterpret_steal<py::object>(wrap(got[i]));
+  }
+  return result;
+}
+
+py::tuple next_functions(const Node& n) {
+  py::tuple t(n.next_edges.size());
+  for (size_t i = 0; i < n.next_edges.size(); ++i) {
+    const Edge& e = n.next_edges[i];
+    t[i] = py::make_tuple(e.fn ? py::cast(e.fn) : py::none(), e.input_nr);
+  }
+  return t;
+}
+
+// ---- DLPack (the stable C ABI, v0.8) -----------------------------------------------------------
+
+struct DLDevice { int32_t device_type; int32_t device_id; };
+struct DLDataType { uint8_t code; uint8_t bits; uint16_t lanes; };
+struct DLTensor {
+  void* data; DLDevice device; int32_t ndim; DLDataType dtype; int64_t* shape; int64_t* strides; uint64_t byte_offset;
+};
+struct DLManagedTensor { DLTensor dl_tensor; void* manager_ctx; void (*deleter)(DLManagedTensor*); };
+constexpr int32_t kDLCPU = 1;
+
+struct ExportedTensor {
+  DLManagedTensor managed;
+  Tensor owner;
+  std::vector<int64_t> shape, strides;
+};
+
+py::capsule to_dlpack(const Tensor& t) {
+  auto* ex = new ExportedTensor();
+  ex->owner = t;
+  ex->shape.assign(t.shape().begin(), t.shape().end());
+  ex->strides.assign(t.strides().begin(), t.strides().end());
+  DLTensor& d = ex->managed.dl_tensor;
+  d.data = t.raw_data();
+  d.device = {kDLCPU, 0};
+  d.ndim = int32_t(t.dim());
+  static const DLDataType types[] = {{2, 32, 1}, {2, 64, 1}, {0, 64, 1}, {6, 8, 1}};
+  d.dtype = types[int(t.dtype())];
+  d.shape = ex->shape.data();
+  d.strides = ex->strides.data();
+  d.byte_offset = 0;
+  ex->managed.manager_ctx = ex;
+  ex->managed.deleter = [](DLManagedTensor* m) { delete static_cast<ExportedTensor*>(m->manager_ctx); };
+  PyObject* cap = PyCapsule_New(&ex->managed, "dltensor", [](PyObject* c) {
+    if (PyCapsule_IsValid(c, "dltensor")) {  // never consumed: we still own it
+      auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
+      m->deleter(m);
+    }
+  });
+  return py::reinterpret_steal<py::capsule>(cap);
+}
+
+Tensor from_dlpack(const py::object& obj) {
+  py::object cap = py::hasattr(obj, "__dlpack__") ? obj.attr("__dlpack__")() : obj;
+  if (!PyCapsule_IsValid(cap.ptr(), "dltensor"))
+    throw TypeError("from_dlpack: expected an object with __dlpack__ or a 'dltensor' capsule");
+  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"));
+  const DLTensor& d = m->dl_tensor;
+  if (d.device.device_type != kDLCPU) throw TypeError("from_dlpack: only CPU tensors are supported");
+  DType dt;
+  if (d.dtype.lanes != 1) throw TypeError("from_dlpack: vector dtypes are not supported");
+  if (d.dtype.code == 2 && d.dtype.bits == 32) dt = DType::Float32;
+  else if (d.dtype.code == 2 && d.dtype.bits == 64) dt = DType::Float64;
+  else if (d.dtype.code == 0 && d.dtype.bits == 64) dt = DType::Int64;
+  else if (d.dtype.code == 6 && d.dtype.bits == 8) dt = DType::Bool;
+  else throw TypeError(str_cat("from_dlpack: unsupported dtype (code ", int(d.dtype.code), ", ", int(d.dtype.bits), " bits)"));
+  Shape shape(d.shape, d.shape + d.ndim), strides;
+  if (d.strides) strides = Shape(d.strides, d.strides + d.ndim);
+  else { strides.resize(size_t(d.ndim)); int64_t s = 1; for (int i = d.ndim - 1; i >= 0; --i) { strides[size_t(i)] = s; s *= shape[size_t(i)]; } }
+  int64_t min_off = 0, max_off = 0;
+  bool empty = false;
+  for (int i = 0; i < d.ndim; ++i) {
+    if (shape[size_t(i)] == 0) empty = true;
+    (strides[size_t(i)] < 0 ? min_off : max_off) += (shape[size_t(i)] - 1) * strides[size_t(i)];
+  }
+  if (empty) min_off = max_off = 0;
+  const size_t isz = itemsize(dt);
+  char* base = static_cast<char*>(d.data) + d.byte_offset;
+  PyCapsule_SetName(cap.ptr(), "used_dltensor");
+  Ref<Storage> st = Storage::wrap_external(base + min_off * int64_t(isz), size_t(max_off - min_off + 1) * isz,
+                                           [](void* ctx) {
+                                             PyGILState_STATE g = PyGILState_Ensure();
+                                             auto* mt = static_cast<DLManagedTensor*>(ctx);
+                                             if (mt->deleter) mt->deleter(mt);
+                                             PyGILState_Release(g);
+                                           }, m);
+  return Tensor(make_ref<TensorImpl>(st, dt, shape, strides, -min_off));
+}
+
+// tg.from_numpy: share the array's memory through the buffer protocol.
+Tensor from_numpy(const py::object& arr) {
+  auto* view = new Py_buffer();
+  if (PyObject_GetBuffer(arr.ptr(), view, PyBUF_RECORDS) != 0) {
+    PyErr_Clear();
+    if (PyObject_GetBuffer(arr.ptr(), view, PyBUF_RECORDS_RO) != 0) { delete view; throw py::error_already_set(); }
+  }
+  const char* fmt = view->format ? view->format : "B";
+  if (*fmt == '<' || *fmt == '=' || *fmt == '@') ++fmt;
+  DType dt;
+  if (*fmt == 'f' && view->itemsize == 4) dt = DType::Float32;
+  else if (*fmt == 'd' && view->itemsize == 8) dt = DType::Float64;
+  else if ((*fmt == 'q' || *fmt == 'l') && view->itemsize == 8) dt = DType::Int64;
+  else if (*fmt == '?') dt = DType::Bool;
+  else {
+    std::string f = fmt;
+    PyBuffer_Release(view);
+    delete view;
+    throw TypeError(str_cat("from_numpy: unsupported dtype (buffer format '", f,
+                            "'); supported: float32, float64, int64, bool"));
+  }
+  Shape shape, strides;
+  int64_t min_off = 0, max_off = 0;
+  bool empty = false;
+  for (int i = 0; i < view->ndim; ++i) {
+    shape.push_back(view->shape[i]);
+    strides.push_back(view->strides[i] / view->itemsize);
+    if (view->shape[i] == 0) empty = true;
+    (strides.back() < 0 ? min_off : max_off) += (shape.back() - 1) * strides.back();
+  }
+  if (empty) min_off = max_off = 0;
+  Ref<Storage> st = Storage::wrap_external(static_cast<char*>(view->buf) + min_off * view->itemsize,
+                                           size_t(max_off - min_off + 1) * size_t(view->itemsize),
+                                           [](void* ctx) {
+                                             PyGILState_STATE g = PyGILState_Ensure();
+                                             auto* v = static_cast<Py_buffer*>(ctx);
+                                             PyBuffer_Release(v);
+                                             delete v;
+                                             PyGILState_Release(g);
+                                           }, view);
+  return Tensor(make_ref<TensorImpl>(st, dt, shape, strides, -min_off));
+}
+
+std::string capture_python_stack() {
+  py::gil_scoped_acquire gil;
+  try {
+    py::list frames = py::module_::import("traceback").attr("format_stack")();
+    std::string s;
+    for (auto f : frames) s += py::cast<std::string>(f);
+    return s;
+  } catch (py::error_already_set&) {
+    return std::string();
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "tapegrad's C++ engine";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const py::error_already_set&) {
+      throw;
+    } catch (...) {
+      set_python_error();
+    }
+  });
+  init_tensor_type(m.ptr());
+  py::object cls = m.attr("Tensor");
+
+  // Bind f as tapegrad._C.name and as the method Tensor.name.
+  auto def_both = [&](const char* name, auto f, auto... extra) {
+    if constexpr (sizeof...(extra) > 0) m.def(name, f, py::arg("input"), extra...);
+    else m.def(name, f);
+    py::object prev = py::getattr(cls, name, py::none());
+    cls.attr(name) = py::cpp_function(f, py::name(name), py::is_method(cls), py::sibling(prev), extra...);
+  };
+  auto def_method = [&](const char* name, auto f, auto... extra) {
+    py::object prev = py::getattr(cls, name, py::none());
+    cls.attr(name) = py::cpp_function(f, py::name(name), py::is_method(cls), py::sibling(prev), extra...);
+  };
+
+  m.def("_register_dtypes", [](py::object f32, py::object f64, py::object i64, py::object b, py::object conv) {
+    register_dtypes(f32.ptr(), f64.ptr(), i64.ptr(), b.ptr(), conv.ptr());
+  });
+
+  // ---- creation ----
+  m.def("tensor", [](py::object data, py::object dtype, bool requires_grad) {
+    Tensor t = tensor_from_python(data.ptr(), dtype.is_none() ? nullptr : dtype.ptr());
+    if (requires_grad) {
+      TG_CHECK(is_floating(t.dtype()), RuntimeError, "tensor: only floating point tensors can require gradients (got ",
+               describe(t), ")");
+      t.impl()->requires_grad = true;
+    }
+    return t;
+  }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("from_numpy", &from_numpy, py::arg("array"));
+  m.def("from_dlpack", &from_dlpack, py::arg("obj"));
+  def_method("__dlpack__", [](const Tensor& t, py::object stream) { return to_dlpack(t); }, py::arg("stream") = py::none());
+  def_method("__dlpack_device__", [](const Tensor&) { return py::make_tuple(kDLCPU, 0); });
+
+  auto factory = [&](const char* name, Tensor (*f)(const Shape&, DType)) {
+    m.def(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
+      Tensor t = f(varargs_shape(shape, name), dtype_arg(dtype, DType::Float32));
+      if (requires_grad) t.impl()->requires_grad = true;
+      return t;
+    }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  };
+  factory("zeros", &zeros);
+  factory("ones", &ones);
+  factory("empty", &empty);
+  factory("rand", &rand);
+  factory("randn", &randn);
+  m.def("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
+    DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
+    Tensor t = full(checked_size(shape, "full"), Scalar::from_double(py::cast<double>(value)), dtype_arg(dtype, fallback));
+    if (requires_grad) t.impl()->requires_grad = true;
+    return t;
+  }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
+    py::object start = b.is_none() ? py::int_(0) : a, stop = b.is_none() ? a : b;
+    const bool all_int = PyLong_Check(start.ptr()) && PyLong_Check(stop.ptr()) && PyLong_Check(step.ptr());
+    Tensor t = arange(py::cast<double>(start), py::cast<double>(stop), py::cast<double>(step),
+                      dtype_arg(dtype, all_int ? DType::Int64 : DType::Float32));
+    if (requires_grad) t.impl()->requires_grad = true;
+    return t;
+  }, py::arg("start"), py::arg("stop") = py::none(), py::arg("step") = 1, py::kw_only(), py::arg("dtype") = py::none(),
+     py::arg("requires_grad") = false);
+  m.def("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
+    Tensor t = linspace(start, stop, num, dtype_arg(dtype, DType::Float32));
+    if (requires_grad) t.impl()->requires_grad = true;
+    return t;
+  }, py::arg("start"), py::arg("stop"), py::arg("num") = 50, py::kw_only(), py::arg("dtype") = py::none(),
+     py::arg("requires_grad") = false);
+  m.def("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
+    Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), dtype_arg(dtype, DType::Float32));
+    if (requires_grad) t.impl()->requires_grad = true;
+    return t;
+  }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
+  m.def("set_num_threads", [](int n) {
+    TG_CHECK(n >= 1, ValueError, "set_num_threads: need at least 1 thread, got ", n);
+    set_num_threads(n);
+  }, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+
+  // ---- conversion ----
+  def_method("to", [](const Tensor& t, py::object dtype) { return to_dtype(t, dtype_arg(dtype, t.dtype())); }, py::arg("dtype"));
+  def_both("clone", [](const Tensor& t) { return nogil(t, [&] { return clone(t); }); });
+  def_both("contiguous", [](const Tensor& t) { return contiguous(t); });
+  def_both("detach", [](const Tensor& t) { return detach(t); });
+  def_method("item", [](const Tensor& t) -> py::object {
+    TG_CHECK(t.numel() == 1, ValueError, "item: only a tensor with one element can be converted to a Python scalar (got ",
+             describe(t), ")");
+    Tensor c = contiguous(detach(t));
+    switch (t.dtype()) {
+      case DType::Bool: return py::bool_(*c.data<bool>());
+      case DType::Int64: return py::int_(*c.data<int64_t>());
+      default: return py::float_(c.item_double());
+    }
+  });
+  def_method("numel", [](const Tensor& t) { return t.numel(); });
+  def_method("dim", [](const Tensor& t) { return t.dim(); });
+  def_method("is_contiguous", [](const Tensor& t) { return t.is_contiguous(); });
+  def_method("stride", [](const Tensor& t) { return std::vector<int64_t>(t.strides().begin(), t.strides().end()); });
+  def_method("_version", [](const Tensor& t) { return t.version(); });
+  def_method("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); });
+
+  // ---- elementwise with arguments ----
+  def_both("add", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return add(a, b); }); });
+  def_both("sub", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return sub(a, b); }); });
+  def_both("mul", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return mul(a, b); }); });
+  def_both("div", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return div(a, b); }); });
+  def_both("pow", [](const Tensor& a, py::object b) {
+    if (PyFloat_Check(b.ptr()) || PyLong_Check(b.ptr())) {
+      Scalar s = PyFloat_Check(b.ptr()) ? Scalar::from_double(py::cast<double>(b)) : Scalar::from_int(py::cast<int64_t>(b));
+      return nogil(a, [&] { return pow(a, s); });
+    }
+    Tensor e = py::cast<Tensor>(b);
+    return nogil(a, [&] { return pow(a, e); });
+  });
+  def_both("matmul", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return matmul(a, b); }); });
+  def_both("maximum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return maximum(a, b); }); });
+  def_both("minimum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return minimum(a, b); }); });
+  m.def("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
+  def_both("clamp", [](const Tensor& x, py::object lo, py::object hi) {
+    return nogil(x, [&] { return clamp(x, opt_double(lo), opt_double(hi)); });
+  }, py::arg("min") = py::none(), py::arg("max") = py::none());
+  def_both("leaky_relu", [](const Tensor& x, double slope) { return nogil(x, [&] { return leaky_relu(x, slope); }); },
+           py::arg("negative_slope") = 0.01);
+
+  // ---- in place ----
+  auto inplace = [&](const char* name, Tensor& (*ft)(Tensor&, const Tensor&), Tensor& (*fs)(Tensor&, Scalar)) {
+    def_method(name, [ft, fs](py::object self, py::object other) {
+      Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
+      if (PyFloat_Check(other.ptr())) fs(t, Scalar::from_double(py::cast<double>(other)));
+      else if (PyLong_Check(other.ptr()) && !PyBool_Check(other.ptr())) fs(t, Scalar::from_int(py::cast<int64_t>(other)));
+      else ft(t, py::cast<Tensor>(other));
+      return self;
+    });
+  };
+  inplace("add_", &add_, &add_);
+  inplace("sub_", &sub_, &sub_);
+  inplace("mul_", &mul_, &mul_);
+  inplace("div_", &div_, &div_);
+  def_method("zero_", [](py::object self) { zero_(reinterpret_cast<PyTensor*>(self.ptr())->tensor); return self; });
+  def_method("fill_", [](py::object self, double v) {
+    Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
+    fill_(t, Scalar::from_double(v));
+    return self;
+  });
+  def_method("copy_", [](py::object self, const Tensor& src) {
+    copy_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, src);
+    return self;
+  });
+  def_method("clamp_", [](py::object self, py::object lo, py::object hi) {
+    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_double(lo), opt_double(hi));
+    return self;
+  }, py::arg("min") = py::none(), py::arg("max") = py::none());
+
+  // ---- reductions ----
+  auto reduction = [&](const char* name, Tensor (*f)(const Tensor&, const OptAxes&, bool)) {
+    def_both(name, [f](const Tensor& x, py::object axis, bool keepdims) {
+      OptAxes ax = axes_arg(axis);
+      return nogil(x, [&] { return f(x, ax, keepdims); });
+    }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  };
+  reduction("sum", &sum);
+  reduction("mean", &mean);
+  reduction("prod", &prod);
+  reduction("max", &amax);
+  reduction("min", &amin);
+  reduction("amax", &amax);
+  reduction("amin", &amin);
+  reduction("logsumexp", &logsumexp);
+  auto moment = [&](const char* name, Tensor (*f)(const Tensor&, const OptAxes&, double, bool)) {
+    def_both(name, [f](const Tensor& x, py::object axis, double correction, bool keepdims) {
+      OptAxes ax = axes_arg(axis);
+      return nogil(x, [&] { return f(x, ax, correction, keepdims); });
+    }, py::arg("axis") = py::none(), py::arg("correction") = 0.0, py::arg("keepdims") = false);
+  };
+  moment("var", &var);
+  moment("std", &tg::std);
+  def_both("norm", [](const Tensor& x, double ord, py::object axis, bool keepdims) {
+    OptAxes ax = axes_arg(axis);
+    return nogil(x, [&] { return norm(x, ord, ax, keepdims); });
+  }, py::arg("ord") = 2.0, py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  def_both("argmax", [](const Tensor& x, py::object axis, bool keepdims) {
+    return argmax(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(py::cast<int64_t>(axis)), keepdims);
+  }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  def_both("argmin", [](const Tensor& x, py::object axis, bool keepdims) {
+    return argmin(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(py::cast<int64_t>(axis)), keepdims);
+  }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  def_both("softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return softmax(x, axis); }); },
+           py::arg("axis") = -1);
+  def_both("log_softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return log_softmax(x, axis); }); },
+           py::arg("axis") = -1);
+
+  // ---- shape ----
+  def_method("reshape", [](const Tensor& x, py::args shape) { return reshape(x, varargs_shape(shape, "reshape")); });
+  m.def("reshape", [](const Tensor& x, py::object shape) { return reshape(x, shape_arg(shape, "reshape")); });
+  def_method("view", [](const Tensor& x, py::args shape) { return view(x, varargs_shape(shape, "view")); });
+  def_both("flatten", [](const Tensor& x, int64_t start, int64_t end) { return flatten(x, start, end); },
+           py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  def_both("squeeze", [](const Tensor& x, py::object axis) {
+    return squeeze(x, axis.is_none() ? std::nullopt : axes_arg(axis));
+  }, py::arg("axis") = py::none());
+  def_both("unsqueeze", [](const Tensor& x, int64_t axis) { return unsqueeze(x, axis); }, py::arg("axis"));
+  def_both("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
+           py::arg("dim0") = -2, py::arg("dim1") = -1);
+  def_method("permute", [](const Tensor& x, py::args dims) {
+    Shape s = varargs_shape(dims, "permute");
+    return permute(x, Axes(s.begin(), s.end()));
+  });
+  m.def("permute", [](const Tensor& x, py::object dims) {
+    Shape s = shape_arg(dims, "permute");
+    return permute(x, Axes(s.begin(), s.end()));
+  });
+  def_method("expand", [](const Tensor& x, py::args shape) { return expand(x, varargs_shape(shape, "expand")); });
+  def_both("broadcast_to", [](const Tensor& x, py::object shape) { return broadcast_to(x, shape_arg(shape, "broadcast_to")); });
+  m.def("concat", [](py::object xs, int64_t axis) { return concat(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
+  m.def("stack", [](py::object xs, int64_t axis) { return stack(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
+  def_both("split", [](const Tensor& x, py::object sections, int64_t axis) {
+    const int64_t d = normalize_axis(axis, x.dim(), "split");
+    std::vector<int64_t> sizes;
+    if (PyLong_Check(sections.ptr())) {  // a chunk size, as torch.split; the last chunk may be smaller
+      const int64_t chunk = py::cast<int64_t>(sections);
+      TG_CHECK(chunk > 0, ValueError, "split: chunk size must be positive, got ", chunk);
+      const int64_t n = x.dim() ? x.shape()[size_t(d)] : 0;
+      for (int64_t s = 0; s < n; s += chunk) sizes.push_back(std::min(chunk, n - s));
+      if (n == 0) sizes.push_back(0);
+    } else {
+      for (auto s : py::reinterpret_borrow<py::sequence>(sections)) sizes.push_back(py::cast<int64_t>(s));
+    }
+    std::vector<Tensor> parts = split(x, sizes, d);
+    py::tuple out(parts.size());
+    for (size_t i = 0; i < parts.size(); ++i) out[i] = py::reinterpret_steal<py::object>(wrap(parts[i]));
+    return out;
+  }, py::arg("split_size_or_sections"), py::arg("axis") = 0);
+
+  // ---- autograd ----
+  py::class_<Node, Ref<Node>>(m, "Node")
+      .def("name", [](const Node& n) { return std::string(n.name()); })
+      .def_property_readonly("next_functions", &next_functions)
+      .def("__repr__", [](const Node& n) { return str_cat("<", n.name(), " object>"); });
+  cls.attr("grad_fn") = py::module_::import("builtins").attr("property")(
+      py::cpp_function([](const Tensor& t) -> py::object { return t.grad_fn() ? py::cast(t.grad_fn()) : py::none(); }));
+  cls.attr("grad") = py::module_::import("builtins").attr("property")(
+      py::cpp_function(&get_grad), py::cpp_function(&set_grad));
+  def_method("backward", &backward, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(),
+             py::arg("create_graph") = false, py::arg("inputs") = py::none());
+  m.def("grad", &grad, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(),
+        py::arg("retain_graph") = py::none(), py::arg("create_graph") = false, py::arg("allow_unused") = false);
+  def_method("requires_grad_", [](py::object self, bool on) {
+    self.attr("requires_grad") = on;
+    return self;
+  }, py::arg("requires_grad") = true);
+  def_method("retain_grad", &retain_grad);
+  def_method("_register_hook", &register_hook);
+  def_method("_remove_hook", &remove_hook);
+  def_method("_output_nr", [](const Tensor& t) { return t.impl()->output_nr; });
+  m.def("is_grad_enabled", &GradMode::is_enabled);
+  m.def("_set_grad_enabled", &GradMode::set_enabled);
+  m.def("_set_anomaly_enabled", [](bool on) {
+    AnomalyMode::capture_trace = &capture_python_stack;
+    AnomalyMode::set_enabled(on);
+  });
+  m.def("_is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("_cpu_capability", [] { return std::string(kernels::cpu().capability); });
+}

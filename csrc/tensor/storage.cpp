@@ -1,0 +1,100 @@
+#include "tensor/storage.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace tg {
+namespace {
+
+constexpr size_t kAlign = 64;                  // a cache line, and enough for AVX-512 loads
+constexpr size_t kHeader = 64;                 // Storage header rounded up to kAlign
+constexpr int kNumClasses = 8;                 // blocks of 128 B .. 16 KiB (header included)
+constexpr size_t kClassBytes(int c) { return size_t(128) << c; }
+constexpr size_t kMaxCachedPerClass = 256;
+static_assert(sizeof(Storage) <= kHeader, "Storage header must fit in its slot");
+
+int size_class_for(size_t total) {
+  for (int c = 0; c < kNumClasses; ++c)
+    if (total <= kClassBytes(c)) return c;
+  return -1;
+}
+
+// Per-thread free lists. A block freed on another thread joins that thread's list;
+// the lists are capped so memory cannot pile up on one side.
+struct FreeBlock { FreeBlock* next; };
+struct Pool {
+  FreeBlock* head[kNumClasses] = {};
+  size_t count[kNumClasses] = {};
+  ~Pool() {
+    for (int c = 0; c < kNumClasses; ++c)
+      while (head[c]) { FreeBlock* b = head[c]; head[c] = b->next; std::free(b); }
+  }
+};
+thread_local Pool pool;
+thread_local bool pool_alive = true;
+struct PoolGuard { ~PoolGuard() { pool_alive = false; } };
+thread_local PoolGuard pool_guard;
+
+void* aligned_block(size_t bytes) {
+  void* p = std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+Ref<Storage> Storage::allocate(size_t nbytes) {
+  size_t total = kHeader + nbytes;
+  int c = size_class_for(total);
+  void* block;
+  if (c >= 0) {
+    (void)pool_guard;
+    if (pool_alive && pool.head[c]) {
+      FreeBlock* b = pool.head[c];
+      pool.head[c] = b->next;
+      --pool.count[c];
+      block = b;
+    } else {
+      block = aligned_block(kClassBytes(c));
+    }
+  } else {
+    block = aligned_block(total);
+  }
+  Storage* s = new (block) Storage();
+  s->data_ = static_cast<char*>(block) + kHeader;
+  s->nbytes_ = nbytes;
+  s->size_class_ = int8_t(c);
+  return Ref<Storage>(s);
+}
+
+Ref<Storage> Storage::wrap_external(void* data, size_t nbytes, Deleter deleter, void* ctx) {
+  void* block = aligned_block(kHeader);
+  Storage* s = new (block) Storage();
+  s->data_ = data;
+  s->nbytes_ = nbytes;
+  s->deleter_ = deleter;
+  s->deleter_ctx_ = ctx;
+  return Ref<Storage>(s);
+}
+
+void Storage::destroy(Storage* s) noexcept {
+  if (s->deleter_) s->deleter_(s->deleter_ctx_);
+  int c = s->size_class_;
+  s->~Storage();
+  if (c >= 0 && pool_alive && pool.count[c] < kMaxCachedPerClass) {
+    FreeBlock* b = reinterpret_cast<FreeBlock*>(s);
+    b->next = pool.head[c];
+    pool.head[c] = b;
+    ++pool.count[c];
+    return;
+  }
+  std::free(s);
+}
+
+size_t storage_pool_cached_bytes() {
+  size_t total = 0;
+  for (int c = 0; c < kNumClasses; ++c) total += pool.count[c] * kClassBytes(c);
+  return total;
+}
+
+}  // namespace tg

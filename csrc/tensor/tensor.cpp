@@ -1,0 +1,81 @@
+#include "tensor/tensor.h"
+
+#include <sstream>
+
+#include "autograd/node.h"
+
+namespace tg {
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+std::string describe(const Tensor& t) {
+  return str_cat(dtype_name(t.dtype()), shape_str(t.shape()));
+}
+
+TensorImpl::TensorImpl(Ref<Storage> st, DType dt, Shape sz, Shape str, int64_t off)
+    : storage(std::move(st)), sizes(std::move(sz)), strides(std::move(str)), offset(off), dtype(dt) {
+  refresh_contiguous();
+}
+
+TensorImpl::~TensorImpl() {
+  if (autograd && autograd->grad_accumulator) autograd->grad_accumulator = nullptr;
+}
+
+void TensorImpl::refresh_contiguous() {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  numel = n;
+  bool c = true;
+  int64_t expected = 1;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    if (sizes[i] == 1) continue;
+    if (strides[i] != expected) { c = false; break; }
+    expected *= sizes[i];
+  }
+  contiguous = c;
+}
+
+AutogradMeta& TensorImpl::meta() {
+  if (!autograd) autograd = std::make_unique<AutogradMeta>();
+  return *autograd;
+}
+
+static Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) { st[i] = s; s *= std::max<int64_t>(shape[i], 1); }
+  return st;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    TG_CHECK(s >= 0, ValueError, "negative dimension ", s, " in shape ", shape_str(shape));
+    TG_CHECK(s == 0 || n <= (int64_t(1) << 56) / s, ValueError, "shape ", shape_str(shape), " is too large");
+    n *= s;
+  }
+  return Tensor(make_ref<TensorImpl>(Storage::allocate(size_t(n) * itemsize(dtype)), dtype, shape,
+                                     contiguous_strides(shape), 0));
+}
+
+Tensor Tensor::scalar(double v, DType dtype) {
+  Tensor t = empty(Shape{}, dtype);
+  visit_dtype(dtype, [&](auto tag) { using T = decltype(tag); *t.data<T>() = static_cast<T>(v); });
+  return t;
+}
+
+Tensor Tensor::alias(const Shape& sizes, const Shape& strides, int64_t offset) const {
+  return Tensor(make_ref<TensorImpl>(impl_->storage, impl_->dtype, sizes, strides, offset));
+}
+
+double Tensor::item_double() const {
+  return visit_dtype(dtype(), [&](auto tag) -> double { using T = decltype(tag); return double(*data<T>()); });
+}
+
+}  // namespace tg
