@@ -56,9 +56,11 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
   // 1. Count, for every reachable node, how many reachable edges point at it.
   std::vector<Node*> visited;
   std::vector<Node*> stack;
+  const auto* allowed = opts.restrict_to;
+  auto reachable = [allowed](const Node* m) { return m && (!allowed || allowed->count(m)); };
   for (const Edge& e : roots) {
     Node* n = e.fn.get();
-    if (n && n->graph_epoch != epoch) {
+    if (reachable(n) && n->graph_epoch != epoch) {
       n->graph_epoch = epoch; n->dependencies = 0;
       stack.push_back(n); visited.push_back(n);
     }
@@ -68,7 +70,7 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
     stack.pop_back();
     for (const Edge& e : n->next_edges) {
       Node* m = e.fn.get();
-      if (!m) continue;
+      if (!reachable(m)) continue;
       if (m->graph_epoch != epoch) {
         m->graph_epoch = epoch; m->dependencies = 0;
         stack.push_back(m); visited.push_back(m);
@@ -84,7 +86,7 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
     // 2. Seed the roots, then sweep: a node runs once all its producers have reported.
     for (size_t i = 0; i < roots.size(); ++i) {
       Node* n = roots[i].fn.get();
-      if (!n) continue;
+      if (!reachable(n)) continue;
       if (n->input_buffer.size() < n->num_outputs) n->input_buffer.resize(n->num_outputs);
       accumulate(n->input_buffer[roots[i].input_nr], Tensor(root_grads[i]), opts.create_graph);
     }
@@ -113,7 +115,7 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
 
       for (size_t i = 0; i < n->next_edges.size(); ++i) {
         Node* m = n->next_edges[i].fn.get();
-        if (!m) continue;
+        if (!reachable(m)) continue;
         if (i < outs.size() && outs[i].defined()) {
           if (m->input_buffer.size() < m->num_outputs) m->input_buffer.resize(m->num_outputs);
           accumulate(m->input_buffer[n->next_edges[i].input_nr], std::move(outs[i]), opts.create_graph);

@@ -113,7 +113,14 @@ Edge gradient_edge(const Tensor& t) {
   if (!t.defined()) return Edge{};
   TensorImpl* impl = t.impl();
   if (impl->grad_fn) return Edge{impl->grad_fn, impl->output_nr};
-  if (!impl->requires_grad) return Edge{};
+  // A leaf that doesn't require grad still has an accumulator while a tape watches it.
+  if (!impl->requires_grad && !(impl->autograd && impl->autograd->grad_accumulator)) return Edge{};
+  return gradient_edge_for_watch(t);
+}
+
+Edge gradient_edge_for_watch(const Tensor& t) {
+  TensorImpl* impl = t.impl();
+  if (impl->grad_fn) return Edge{impl->grad_fn, impl->output_nr};
   std::lock_guard<std::mutex> lk(accumulator_mutex);
   AutogradMeta& m = impl->meta();
   if (m.grad_accumulator) return Edge{Ref<Node>(m.grad_accumulator), 0};
@@ -122,11 +129,11 @@ Edge gradient_edge(const Tensor& t) {
   return Edge{std::move(acc), 0};
 }
 
-void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr) {
+void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, bool requires_grad) {
   TensorImpl* impl = out.impl();
   impl->grad_fn = node;
   impl->output_nr = output_nr;
-  impl->requires_grad = true;
+  impl->requires_grad = requires_grad;
 }
 
 void note_creation(Node* node) {

@@ -95,6 +95,8 @@ class AccumulateGrad final : public Node {
 
 // Where the gradient of t flows: its grad_fn, its leaf accumulator, or nowhere.
 Edge gradient_edge(const Tensor& t);
+// The same, creating an accumulator for any leaf (a tape watching a constant).
+Edge gradient_edge_for_watch(const Tensor& t);
 
 // Anomaly mode captures the forward location of each recorded node.
 struct AnomalyMode {
@@ -107,30 +109,47 @@ struct AnomalyMode {
 };
 
 // ---- recording ------------------------------------------------------------------------
-// An op records when grad mode is on and an input requires grad. The output takes the
-// node as grad_fn; the node gets one edge per input (empty for inputs without grad).
+// An op records when grad mode is on and an input requires grad or is on an active
+// GradientTape (tape.h). The output takes the node as grad_fn and requires grad when
+// an input does; the node gets one edge per input (empty for inputs without grad).
 
-inline bool should_record(const Tensor& a) { return GradMode::is_enabled() && a.defined() && a.requires_grad(); }
+namespace tape_stack {
+extern thread_local int active_count;
+bool wants(const Tensor& t);     // on a recording tape? (watches trainable variables on use)
+void note_recorded(Node* n);     // put a new node on the tapes its inputs are on
+bool any_recording();
+}  // namespace tape_stack
+
+inline bool wants_grad(const Tensor& t) {
+  return t.defined() && (t.requires_grad() || (tape_stack::active_count && tape_stack::wants(t)));
+}
+inline bool should_record(const Tensor& a) { return GradMode::is_enabled() && wants_grad(a); }
 inline bool should_record(const Tensor& a, const Tensor& b) {
-  return GradMode::is_enabled() && ((a.defined() && a.requires_grad()) || (b.defined() && b.requires_grad()));
+  return GradMode::is_enabled() && (wants_grad(a) | wants_grad(b));
 }
 template <typename Range>
 bool should_record_all(const Range& ts) {
   if (!GradMode::is_enabled()) return false;
-  for (const Tensor& t : ts) if (t.defined() && t.requires_grad()) return true;
-  return false;
+  bool any = false;
+  for (const Tensor& t : ts) any |= wants_grad(t);
+  return any;
 }
 
-void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr);
+void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, bool requires_grad);
 void note_creation(Node* node);  // anomaly mode: remember where it was recorded
+inline void finish_record(Node* node) {
+  if (tape_stack::active_count) tape_stack::note_recorded(node);
+  if (AnomalyMode::is_enabled()) note_creation(node);
+}
+inline bool input_requires_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 
 template <typename NodeT, typename... Inputs>
 NodeT* record(const Tensor& out, const Inputs&... inputs) {
   NodeT* node = new NodeT();
   Ref<Node> holder(node);
   (node->next_edges.push_back(gradient_edge(inputs)), ...);
-  set_history(out, holder, 0);
-  if (AnomalyMode::is_enabled()) note_creation(node);
+  set_history(out, holder, 0, (input_requires_grad(inputs) || ...));
+  finish_record(node);
   return node;
 }
 
@@ -139,10 +158,14 @@ template <typename NodeT>
 NodeT* record_list(const std::vector<Tensor>& outs, const std::vector<Tensor>& inputs) {
   NodeT* node = new NodeT();
   Ref<Node> holder(node);
-  for (const Tensor& t : inputs) node->next_edges.push_back(gradient_edge(t));
+  bool requires_grad = false;
+  for (const Tensor& t : inputs) {
+    node->next_edges.push_back(gradient_edge(t));
+    requires_grad |= input_requires_grad(t);
+  }
   node->num_outputs = uint32_t(outs.size());
-  for (size_t i = 0; i < outs.size(); ++i) set_history(outs[i], holder, uint32_t(i));
-  if (AnomalyMode::is_enabled()) note_creation(node);
+  for (size_t i = 0; i < outs.size(); ++i) set_history(outs[i], holder, uint32_t(i), requires_grad);
+  finish_record(node);
   return node;
 }
 

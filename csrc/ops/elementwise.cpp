@@ -717,10 +717,10 @@ Tensor& assign_result(Tensor& a, const Tensor& result, const char* op) {
                             dtype_name(a.dtype())));
   kernels::copy(result, a);
   a.bump_version();
-  if (result.requires_grad() && GradMode::is_enabled()) {
+  if (result.grad_fn() && GradMode::is_enabled()) {
     a.impl()->grad_fn = result.grad_fn();
     a.impl()->output_nr = result.impl()->output_nr;
-    a.impl()->requires_grad = true;
+    a.impl()->requires_grad = result.requires_grad();
   }
   return a;
 }

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "autograd/engine.h"
+#include "autograd/tape.h"
 #include "kernels/cpu_kernels.h"
 #include "kernels/parallel.h"
 #include "ops/ops.h"
@@ -14,6 +15,8 @@ using namespace tg;
 using namespace tg::python;
 
 PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
+
+namespace tg::python { void init_function_bindings(py::module_& m); }
 
 namespace {
 
@@ -673,5 +676,34 @@ PYBIND11_MODULE(_C, m) {
     AnomalyMode::set_enabled(on);
   });
   m.def("_is_anomaly_enabled", &AnomalyMode::is_enabled);
+  init_function_bindings(m);
+
+  // ---- GradientTape (the Python class in tapegrad/tape.py wraps this) ----
+  py::class_<Tape>(m, "_Tape")
+      .def(py::init<bool, bool>(), py::arg("persistent"), py::arg("watch_accessed_variables"))
+      .def("push", &Tape::push)
+      .def("pop", &Tape::pop)
+      .def("watch", &Tape::watch)
+      .def("set_recording", &Tape::set_recording)
+      .def("is_recording", &Tape::recording)
+      .def("reset", &Tape::reset)
+      .def("watched", [](const Tape& t) {
+        py::list out;
+        for (const Tensor& w : t.watched()) out.append(py::reinterpret_steal<py::object>(wrap(w)));
+        return out;
+      })
+      .def("gradient", [](Tape& tape, py::list targets, py::list seeds, py::list sources, bool keep) {
+        std::vector<Tensor> tv = tensor_list(targets), sv = tensor_list(seeds), src = tensor_list(sources);
+        std::vector<Tensor> got;
+        {
+          py::gil_scoped_release release;
+          got = tape.gradient(tv, sv, src, keep);
+        }
+        py::list out;
+        for (const Tensor& g : got) out.append(py::reinterpret_steal<py::object>(wrap(g)));
+        return out;
+      }, py::arg("targets"), py::arg("seeds"), py::arg("sources"), py::arg("keep_for_more_calls") = false);
+  def_method("_set_trainable", [](const Tensor& t, bool on) { t.impl()->trainable_variable = on; });
+  def_method("_is_trainable", [](const Tensor& t) { return t.impl()->trainable_variable; });
   m.def("_cpu_capability", [] { return std::string(kernels::cpu().capability); });
 }

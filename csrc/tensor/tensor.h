@@ -50,6 +50,7 @@ class TensorImpl : public RefCounted {
 
   // autograd
   bool requires_grad = false;
+  bool trainable_variable = false;  // tg.Variable / nn.Parameter: tapes watch it on first use
   uint32_t output_nr = 0;
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;

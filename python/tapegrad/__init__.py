@@ -78,5 +78,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return _C.grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
 
 
+from .tape import GradientTape, Variable, constant, stop_gradient  # noqa: E402
+
+
 def _cpu_capability():
     return _C._cpu_capability()
+
+
+from . import autograd  # noqa: E402
+from .autograd import Function, gradcheck, gradgradcheck  # noqa: E402

@@ -1,0 +1,125 @@
+#include "autograd/tape.h"
+
+#include <algorithm>
+
+namespace tg {
+namespace tape_stack {
+
+thread_local int active_count = 0;
+thread_local std::vector<Tape*> stack;
+
+bool wants(const Tensor& t) {
+  bool on = false;
+  for (Tape* tape : stack) {
+    if (!tape->recording()) continue;
+    if (tape->on_tape(t)) { on = true; continue; }
+    if (t.impl()->trainable_variable && tape->watch_accessed() && t.is_leaf()) {
+      tape->watch(t);
+      on = true;
+    }
+  }
+  return on;
+}
+
+void note_recorded(Node* n) {
+  for (Tape* tape : stack) {
+    if (!tape->recording()) continue;
+    for (const Edge& e : n->next_edges)
+      if (e.fn && tape->on_tape_node(e.fn.get())) { tape->add_node(n); break; }
+  }
+}
+
+bool any_recording() {
+  for (Tape* tape : stack) if (tape->recording()) return true;
+  return false;
+}
+
+}  // namespace tape_stack
+
+Tape::~Tape() {
+  if (active_) pop();
+}
+
+void Tape::push() {
+  TG_CHECK(!active_, RuntimeError, "GradientTape: this tape is already active (tapes cannot be re-entered while open)");
+  active_ = true;
+  tape_stack::stack.push_back(this);
+  ++tape_stack::active_count;
+}
+
+void Tape::pop() {
+  auto& st = tape_stack::stack;
+  auto it = std::find(st.begin(), st.end(), this);
+  if (it != st.end()) { st.erase(it); --tape_stack::active_count; }
+  active_ = false;
+}
+
+void Tape::watch(const Tensor& t) {
+  TG_CHECK(t.defined(), TypeError, "GradientTape.watch: expected a tensor");
+  if (!is_floating(t.dtype())) return;  // integer tensors are never differentiable
+  Edge e = gradient_edge_for_watch(t);
+  if (nodes_.insert(e.fn.get()).second) keep_alive_.push_back(e.fn);
+  for (const Tensor& w : watched_) if (w.same(t)) return;
+  watched_.push_back(t);
+}
+
+bool Tape::on_tape(const Tensor& t) const {
+  const TensorImpl* impl = t.impl();
+  const Node* fn = impl->grad_fn ? impl->grad_fn.get()
+                                 : (impl->autograd ? impl->autograd->grad_accumulator : nullptr);
+  return fn && nodes_.count(fn);
+}
+
+void Tape::add_node(Node* n) {
+  if (nodes_.insert(n).second) keep_alive_.push_back(Ref<Node>(n));
+}
+
+void Tape::reset() {
+  nodes_.clear();
+  keep_alive_.clear();
+  watched_.clear();
+  used_ = false;
+}
+
+std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std::vector<Tensor>& seeds,
+                                   const std::vector<Tensor>& sources, bool keep_for_more_calls) {
+  TG_CHECK(!used_, RuntimeError,
+           "A non-persistent GradientTape can only be used to compute one set of gradients (or jacobians); "
+           "use GradientTape(persistent=True) to call gradient() more than once");
+  std::vector<Edge> roots;
+  std::vector<Tensor> root_grads;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Tensor& t = targets[i];
+    if (!t.defined() || !on_tape(t) || !t.grad_fn()) continue;
+    roots.push_back(Edge{t.grad_fn(), t.impl()->output_nr});
+    root_grads.push_back(seeds[i]);
+  }
+  std::vector<Edge> capture;
+  for (const Tensor& s : sources) {
+    const TensorImpl* impl = s.impl();
+    if (impl->grad_fn) capture.push_back(Edge{impl->grad_fn, impl->output_nr});
+    else if (impl->autograd && impl->autograd->grad_accumulator)
+      capture.push_back(Edge{Ref<Node>(impl->autograd->grad_accumulator), 0});
+    else capture.push_back(Edge{});
+    if (capture.back().fn && !nodes_.count(capture.back().fn.get())) capture.back() = Edge{};
+  }
+  std::vector<Tensor> result(sources.size());
+  if (!roots.empty()) {
+    BackwardOptions opts;
+    // Inside an (outer) recording tape the gradient computation is itself recorded,
+    // which is how nested tapes give higher derivatives.
+    opts.create_graph = tape_stack::any_recording();
+    opts.keep_graph = persistent_ || keep_for_more_calls || opts.create_graph;
+    opts.accumulate_into_leaves = false;
+    opts.restrict_to = &nodes_;
+    result = run_backward(roots, root_grads, capture, opts);
+  }
+  if (!persistent_ && !keep_for_more_calls) {
+    used_ = true;
+    nodes_.clear();
+    keep_alive_.clear();  // a non-persistent tape frees its graph after one gradient
+  }
+  return result;
+}
+
+}  // namespace tg

@@ -1,0 +1,48 @@
+#pragma once
+// GradientTape support. A tape is a recording scope on the one engine: while it is
+// active (a thread-local stack), an op records when one of its inputs is on the tape —
+// a watched tensor, a trainable variable the block touches, or the output of a node
+// recorded on the tape. Each tape keeps the set of its nodes (and keeps them alive);
+// tape.gradient sweeps only through that set, so ops run outside the block, or for
+// another tape, never contribute.
+#include <unordered_set>
+#include <vector>
+
+#include "autograd/engine.h"
+
+namespace tg {
+
+class Tape {
+ public:
+  Tape(bool persistent, bool watch_accessed_variables)
+      : persistent_(persistent), watch_accessed_(watch_accessed_variables) {}
+  ~Tape();
+
+  void push();  // enter the block
+  void pop();   // leave it
+  void watch(const Tensor& t);
+  bool on_tape(const Tensor& t) const;
+  bool on_tape_node(const Node* n) const { return nodes_.count(n) != 0; }
+  void add_node(Node* n);
+  void set_recording(bool on) { recording_ = on; }
+  bool recording() const { return recording_ && active_; }
+  bool watch_accessed() const { return watch_accessed_; }
+  void reset();
+  const std::vector<Tensor>& watched() const { return watched_; }
+
+  // Gradients of sum(targets * seeds) w.r.t. sources; undefined where unconnected.
+  std::vector<Tensor> gradient(const std::vector<Tensor>& targets, const std::vector<Tensor>& seeds,
+                               const std::vector<Tensor>& sources, bool keep_for_more_calls);
+
+ private:
+  std::unordered_set<const Node*> nodes_;
+  std::vector<Ref<Node>> keep_alive_;
+  std::vector<Tensor> watched_;
+  bool persistent_;
+  bool watch_accessed_;
+  bool recording_ = true;
+  bool active_ = false;
+  bool used_ = false;
+};
+
+}  // namespace tg
