@@ -141,28 +141,26 @@ TG_VM_INLINE float log1p_f(float x) {
 // 7+10+10-bit parts (j*part exact for |j| < 2^14, i.e. |x| < 2.5e4) plus a 24-bit tail.
 // r is kept as rh + rl (the rounding error of the third step recovered by Fast2Sum):
 // a single float r would add up to 1 ulp. The polynomials are evaluated at rh and
-// corrected to first order in rl. rh is clamped to [-1, 1] and rl to [-1e-6, 1e-6]:
-// never active for |x| < 2.5e4, keeps the results finite and within [-1,1] when the
-// reduction is meaningless for huge |x|. inf -> NaN falls out of inf - inf.
-// Polynomials are fitted on |r| <= pi/4 + 3e-3 (x*2/pi is rounded in float, so r can
-// exceed pi/4 by up to 3e-3 for |x| < 2.5e4). Called with |x|; nrl = -rl.
+// corrected to first order in rl. Polynomials are fitted on |r| <= pi/4 + 3e-3
+// (x*2/pi is rounded in float, so r can exceed pi/4 by up to 3e-3 for |x| < 2.5e4).
+// Accuracy degrades above 2.5e4; up to 2^19 |r| stays < 0.9, so results stay finite and
+// within [-1,1]. From 2^19 on the reduction means nothing in float and the argument is
+// replaced by 0 (sin 0, cos 1), or by NaN for inf/NaN (ax - ax). Called with |x|;
+// nrl = -rl.
 struct TrigRedF {
   float rh, nrl;
   uint32_t q;  // quadrant (low 2 bits meaningful)
 };
-TG_VM_INLINE TrigRedF trig_reduce_f(float x) {
+TG_VM_INLINE TrigRedF trig_reduce_f(float ax) {
+  const float x = ax < 524288.0f ? ax : ax - ax;
   const float t = x * 0.636619747f + kMagicF;
   const float j = t - kMagicF;
   const uint32_t q = bits(t) - bits(kMagicF);
   const float r1 = x - j * 1.5703125f;              // exact
   const float r2 = r1 - j * 4.83751297e-4f;         // exact
   const float p3 = j * 7.54953362e-8f;              // exact
-  float rh = r2 - p3;
-  float nrl = j * 2.56334407e-12f - ((r2 - rh) - p3);
-  rh = rh > 1.0f ? 1.0f : rh;
-  rh = rh < -1.0f ? -1.0f : rh;
-  nrl = nrl > 1e-6f ? 1e-6f : nrl;
-  nrl = nrl < -1e-6f ? -1e-6f : nrl;
+  const float rh = r2 - p3;
+  const float nrl = j * 2.56334407e-12f - ((r2 - rh) - p3);
   return {rh, nrl, q};
 }
 // sin(rh + rl) ~ sin rh + rl cos rh, cos(rh + rl) ~ cos rh - rl sin rh (rl folded into
@@ -332,12 +330,14 @@ TG_VM_INLINE double log1p_d(double x) {
 }
 
 // pi/2 = p1 + p2 + p3 + p3t (fdlibm's 33-bit parts): j*p_i exact for |j| < 2^20
-// (|x| < 1.6e6). r clamped to [-1, 1] as in the float version.
+// (|x| < 1.6e6). As in float, |x| >= 2^48 is replaced by 0 (NaN for inf/NaN); below,
+// |r| < 0.9 so results stay finite and within [-1,1]. Called with |x|.
 struct TrigRedD {
   double r;
   uint64_t q;
 };
-TG_VM_INLINE TrigRedD trig_reduce_d(double x) {
+TG_VM_INLINE TrigRedD trig_reduce_d(double ax) {
+  const double x = ax < 281474976710656.0 ? ax : ax - ax;  // 2^48
   const double t = x * 0.6366197723675814 + kMagicD;
   const double j = t - kMagicD;
   const uint64_t q = bits(t) - bits(kMagicD);
@@ -345,8 +345,6 @@ TG_VM_INLINE TrigRedD trig_reduce_d(double x) {
   r = r - j * 6.077100506303966e-11;
   r = r - j * 2.0222662487111665e-21;
   r = r - j * 8.4784276603689e-32;
-  r = r > 1.0 ? 1.0 : r;
-  r = r < -1.0 ? -1.0 : r;
   return {r, q};
 }
 TG_VM_INLINE double sin_poly_d(double r, double z) {

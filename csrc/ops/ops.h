@@ -4,6 +4,7 @@
 // call and its derivative rule side by side; derivative rules are written with these
 // same ops, so they can be differentiated again (create_graph).
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -144,6 +145,12 @@ Tensor index_add_flat(const Shape& shape, const Tensor& flat_index, const Tensor
 // x.flat[index[i]] = src[i] in place (setitem with advanced indices).
 void index_put_flat_(Tensor& x, const Tensor& flat_index, const Tensor& src);
 Tensor nonzero_flat(const Tensor& mask);  // int64 flat positions of true entries
+
+// ---- losses ----
+// Mean/sum/none of -log softmax(logits)[i, labels[i]]; logits (N, C), labels (N,) int64.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const std::string& reduction);
+// (x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_dims` dims.
+Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight, const Tensor& bias, double eps);
 
 // ---- linear algebra ----
 Tensor matmul(const Tensor& a, const Tensor& b);

@@ -16,7 +16,10 @@ using namespace tg::python;
 
 PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
 
-namespace tg::python { void init_function_bindings(py::module_& m); }
+namespace tg::python {
+void init_function_bindings(py::module_& m);
+void init_optim_bindings(py::module_& m);
+}  // namespace tg::python
 
 namespace {
 
@@ -677,6 +680,7 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_is_anomaly_enabled", &AnomalyMode::is_enabled);
   init_function_bindings(m);
+  init_optim_bindings(m);
 
   // ---- GradientTape (the Python class in tapegrad/tape.py wraps this) ----
   py::class_<Tape>(m, "_Tape")
