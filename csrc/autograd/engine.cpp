@@ -108,7 +108,7 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
       GradList outs;
       if (!(n->is_accumulator() && !opts.accumulate_into_leaves)) {
         outs = n->apply(grads);
-        if (AnomalyMode::is_enabled()) check_anomaly(n, outs);
+        if (AnomalyMode::is_enabled() && AnomalyMode::check_nan()) check_anomaly(n, outs);
       }
       if (!opts.keep_graph) { n->release_saved(); n->saved_released = true; }
       grads.clear();

@@ -9,6 +9,7 @@ namespace tg {
 
 thread_local bool GradMode::enabled_ = true;
 bool AnomalyMode::enabled_ = false;
+bool AnomalyMode::check_nan_ = true;
 std::string (*AnomalyMode::capture_trace)() = nullptr;
 
 namespace {

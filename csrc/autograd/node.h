@@ -102,10 +102,13 @@ Edge gradient_edge_for_watch(const Tensor& t);
 struct AnomalyMode {
   static bool is_enabled() { return enabled_; }
   static void set_enabled(bool on) { enabled_ = on; }
+  static bool check_nan() { return check_nan_; }
+  static void set_check_nan(bool on) { check_nan_ = on; }
   // Set by the bindings: returns the current Python stack as text.
   static std::string (*capture_trace)();
  private:
   static bool enabled_;
+  static bool check_nan_;
 };
 
 // ---- recording ------------------------------------------------------------------------

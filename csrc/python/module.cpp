@@ -674,10 +674,12 @@ PYBIND11_MODULE(_C, m) {
   def_method("_output_nr", [](const Tensor& t) { return t.impl()->output_nr; });
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("_set_grad_enabled", &GradMode::set_enabled);
-  m.def("_set_anomaly_enabled", [](bool on) {
+  m.def("_set_anomaly_enabled", [](bool on, bool check_nan) {
     AnomalyMode::capture_trace = &capture_python_stack;
     AnomalyMode::set_enabled(on);
-  });
+    AnomalyMode::set_check_nan(check_nan);
+  }, py::arg("enabled"), py::arg("check_nan") = true);
+  m.def("_anomaly_check_nan", &AnomalyMode::check_nan);
   m.def("_is_anomaly_enabled", &AnomalyMode::is_enabled);
   init_function_bindings(m);
   init_optim_bindings(m);

@@ -79,6 +79,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 from .tape import GradientTape, Variable, constant, stop_gradient  # noqa: E402
+from . import debug, utils  # noqa: E402
+from .debug import detect_anomaly  # noqa: E402
 
 
 def _cpu_capability():
