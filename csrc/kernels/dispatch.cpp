@@ -167,8 +167,8 @@ void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
   const DType dt = in.dtype();
   visit_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (!std::is_same_v<T, bool>) fill(out, Scalar::from_double(double(reduce_identity<T>(op))));
     if constexpr (std::is_same_v<T, int64_t>) fill(out, Scalar::from_int(reduce_identity<T>(op)));
+    else if constexpr (!std::is_same_v<T, bool>) fill(out, Scalar::from_double(double(reduce_identity<T>(op))));
   });
   if (in.numel() == 0) return;
 
