@@ -135,6 +135,7 @@ void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, b
   impl->grad_fn = node;
   impl->output_nr = output_nr;
   impl->requires_grad = requires_grad;
+  node->feeds_autograd |= requires_grad;
 }
 
 void note_creation(Node* node) {

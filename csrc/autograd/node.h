@@ -25,7 +25,8 @@ using GradList = SmallVec<Tensor, 2>;
 // A tensor kept for the backward pass, with the version it had when saved so that a
 // later in-place change is caught instead of giving a silently wrong gradient.
 // Outputs of the node itself are saved without their grad_fn (that would be a
-// reference cycle) and are relinked to the node when unpacked.
+// reference cycle) and are relinked to the node when unpacked; save them after
+// record() has given them their history.
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -64,6 +65,10 @@ class Node : public RefCounted {
   uint64_t sequence_nr;
   uint32_t num_outputs = 1;
   bool saved_released = false;
+  // Whether an output requires grad (so backward() may still come), and how many
+  // tapes hold this node: a tape may free saved values only of nodes nobody else needs.
+  bool feeds_autograd = false;
+  uint16_t tape_refs = 0;
 
   // Scratch owned by the engine during one backward pass.
   uint64_t graph_epoch = 0;

@@ -38,6 +38,13 @@ bool any_recording() {
 
 Tape::~Tape() {
   if (active_) pop();
+  forget_nodes();
+}
+
+void Tape::forget_nodes() {
+  for (const Ref<Node>& n : keep_alive_) --n->tape_refs;
+  nodes_.clear();
+  keep_alive_.clear();
 }
 
 void Tape::push() {
@@ -57,8 +64,7 @@ void Tape::pop() {
 void Tape::watch(const Tensor& t) {
   TG_CHECK(t.defined(), TypeError, "GradientTape.watch: expected a tensor");
   if (!is_floating(t.dtype())) return;  // integer tensors are never differentiable
-  Edge e = gradient_edge_for_watch(t);
-  if (nodes_.insert(e.fn.get()).second) keep_alive_.push_back(e.fn);
+  add_node(gradient_edge_for_watch(t).fn.get());
   for (const Tensor& w : watched_) if (w.same(t)) return;
   watched_.push_back(t);
 }
@@ -71,12 +77,13 @@ bool Tape::on_tape(const Tensor& t) const {
 }
 
 void Tape::add_node(Node* n) {
-  if (nodes_.insert(n).second) keep_alive_.push_back(Ref<Node>(n));
+  if (!nodes_.insert(n).second) return;
+  keep_alive_.push_back(Ref<Node>(n));
+  ++n->tape_refs;
 }
 
 void Tape::reset() {
-  nodes_.clear();
-  keep_alive_.clear();
+  forget_nodes();
   watched_.clear();
   used_ = false;
 }
@@ -109,15 +116,20 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std
     // Inside an (outer) recording tape the gradient computation is itself recorded,
     // which is how nested tapes give higher derivatives.
     opts.create_graph = tape_stack::any_recording();
-    opts.keep_graph = persistent_ || keep_for_more_calls || opts.create_graph;
+    opts.keep_graph = true;  // saved values are freed below, where nobody else needs them
     opts.accumulate_into_leaves = false;
     opts.restrict_to = &nodes_;
     result = run_backward(roots, root_grads, capture, opts);
   }
   if (!persistent_ && !keep_for_more_calls) {
+    // A non-persistent tape frees its graph after one gradient: the saved values of
+    // nodes that only this tape holds and that no backward() can reach, then its
+    // references (reference counting frees the rest once the user drops the outputs).
+    if (!tape_stack::any_recording())
+      for (const Ref<Node>& n : keep_alive_)
+        if (n->tape_refs == 1 && !n->feeds_autograd) { n->release_saved(); n->saved_released = true; }
     used_ = true;
-    nodes_.clear();
-    keep_alive_.clear();  // a non-persistent tape frees its graph after one gradient
+    forget_nodes();
   }
   return result;
 }

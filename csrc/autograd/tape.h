@@ -35,6 +35,8 @@ class Tape {
                                const std::vector<Tensor>& sources, bool keep_for_more_calls);
 
  private:
+  void forget_nodes();
+
   std::unordered_set<const Node*> nodes_;
   std::vector<Ref<Node>> keep_alive_;
   std::vector<Tensor> watched_;

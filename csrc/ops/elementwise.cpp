@@ -107,7 +107,10 @@ struct ExpBackward final : UnaryNode {
 };
 Tensor exp(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Exp, x, "exp");
-  if (should_record(x)) record<ExpBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<ExpBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -117,7 +120,10 @@ struct LogBackward final : UnaryNode {
 };
 Tensor log(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Log, x, "log");
-  if (should_record(x)) record<LogBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<LogBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -127,7 +133,10 @@ struct Log1pBackward final : UnaryNode {
 };
 Tensor log1p(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Log1p, x, "log1p");
-  if (should_record(x)) record<Log1pBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<Log1pBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -137,7 +146,10 @@ struct SqrtBackward final : UnaryNode {
 };
 Tensor sqrt(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sqrt, x, "sqrt");
-  if (should_record(x)) record<SqrtBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<SqrtBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -149,7 +161,10 @@ struct RsqrtBackward final : UnaryNode {  // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 ou
 };
 Tensor rsqrt(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Rsqrt, x, "rsqrt");
-  if (should_record(x)) record<RsqrtBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<RsqrtBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -159,7 +174,10 @@ struct AbsBackward final : UnaryNode {
 };
 Tensor abs(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Abs, x, "abs");
-  if (should_record(x)) record<AbsBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<AbsBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -179,7 +197,10 @@ struct SinBackward final : UnaryNode {
 };
 Tensor sin(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sin, x, "sin");
-  if (should_record(x)) record<SinBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<SinBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -189,7 +210,10 @@ struct CosBackward final : UnaryNode {
 };
 Tensor cos(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Cos, x, "cos");
-  if (should_record(x)) record<CosBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<CosBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -201,7 +225,10 @@ struct TanBackward final : UnaryNode {  // 1 + tan^2
 };
 Tensor tan(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Tan, x, "tan");
-  if (should_record(x)) record<TanBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<TanBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -215,7 +242,10 @@ struct TanhBackward final : UnaryNode {  // 1 - tanh^2
 };
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Tanh, x, "tanh");
-  if (should_record(x)) record<TanhBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<TanhBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -229,7 +259,10 @@ struct SigmoidBackward final : UnaryNode {  // s (1 - s)
 };
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sigmoid, x, "sigmoid");
-  if (should_record(x)) record<SigmoidBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<SigmoidBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -243,7 +276,10 @@ struct ReluBackward final : UnaryNode {  // PyTorch's convention: derivative 0 a
 };
 Tensor relu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Relu, x, "relu");
-  if (should_record(x)) record<ReluBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<ReluBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -297,7 +333,10 @@ struct GeluBackward final : UnaryNode {
 };
 Tensor gelu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Gelu, x, "gelu");
-  if (should_record(x)) record<GeluBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<GeluBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -307,7 +346,10 @@ struct SoftplusBackward final : UnaryNode {
 };
 Tensor softplus(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Softplus, x, "softplus");
-  if (should_record(x)) record<SoftplusBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<SoftplusBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 
@@ -317,7 +359,10 @@ struct ReciprocalBackward final : UnaryNode {  // -1/x^2 = -out^2
 };
 Tensor reciprocal(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Reciprocal, x, "reciprocal");
-  if (should_record(x)) record<ReciprocalBackward>(out, x)->saved = SavedTensor(out, true);
+  if (should_record(x)) {
+    auto* n = record<ReciprocalBackward>(out, x);
+    n->saved = SavedTensor(out, true);
+  }
   return out;
 }
 
@@ -327,7 +372,10 @@ struct SquareBackward final : UnaryNode {
 };
 Tensor square(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Square, x, "square");
-  if (should_record(x)) record<SquareBackward>(out, x)->saved = SavedTensor(x, false);
+  if (should_record(x)) {
+    auto* n = record<SquareBackward>(out, x);
+    n->saved = SavedTensor(x, false);
+  }
   return out;
 }
 

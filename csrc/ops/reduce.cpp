@@ -1,4 +1,5 @@
 // Reductions and the softmax family.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -106,6 +107,8 @@ struct ProdBackward final : Node {
     Tensor xv = x.unpack(this);
     const DType dt = xv.dtype();
     Tensor is_zero = compare(BinaryOp::Eq, xv, Scalar::from_double(0));
+    if (GradMode::is_enabled() && sum(is_zero).item_double() > 0)
+      return {mul(expand_back(g[0], kept, input_shape), product_of_others(xv))};
     Tensor zero_count = sum(cast(is_zero, dt), axes, true);
     Tensor prod_nonzero = prod(where(is_zero, ones({}, dt), xv), axes, true);
     Tensor zero = zeros({}, dt);
@@ -115,6 +118,25 @@ struct ProdBackward final : Node {
     return {mul(expand_back(g[0], kept, input_shape), others)};
   }
   void release_saved() override { x.reset(); }
+
+  // prod_{j != i} x_j computed as the product of each row of an (n, n) matrix whose
+  // diagonal is 1: differentiable everywhere (zeros included), for create_graph.
+  Tensor product_of_others(const Tensor& xv) const {
+    Axes perm, inverse(size_t(xv.dim()));
+    Shape outer;
+    int64_t n = 1;
+    for (int64_t d = 0; d < xv.dim(); ++d)
+      if (std::find(axes.begin(), axes.end(), d) == axes.end()) { perm.push_back(d); outer.push_back(xv.shape()[size_t(d)]); }
+    for (int64_t d : axes) { perm.push_back(d); n *= xv.shape()[size_t(d)]; }
+    for (size_t i = 0; i < perm.size(); ++i) inverse[size_t(perm[i])] = int64_t(i);
+    Tensor moved = permute(xv, perm);
+    Shape rows = outer;
+    rows.push_back(n);
+    Tensor x2 = unsqueeze(reshape(moved, rows), -2);
+    Tensor with_one = where(eye(n, n, DType::Bool), ones({}, xv.dtype()), x2);
+    Tensor others = prod(with_one, Axes{-1}, false);
+    return permute(reshape(others, moved.shape()), inverse);
+  }
 };
 Tensor prod(const Tensor& x, const OptAxes& axes, bool keepdims) {
   auto mask = reduced_mask(x, axes, "prod");

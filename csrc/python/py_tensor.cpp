@@ -208,7 +208,14 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
     }
   }
   static const char* np_names[] = {"float32", "float64", "int64", "bool"};
-  PyObject* conv = PyObject_CallMethod(np, "ascontiguousarray", "Os", arr, np_names[int(dtype)]);
+  // np.asarray(..., order="C") keeps 0-d arrays 0-d (ascontiguousarray would not).
+  PyObject* asarray = PyObject_GetAttrString(np, "asarray");
+  if (!asarray) throw pybind11::error_already_set();
+  pybind11::object asarray_holder = pybind11::reinterpret_steal<pybind11::object>(asarray);
+  pybind11::dict kwargs;
+  kwargs["dtype"] = np_names[int(dtype)];
+  kwargs["order"] = "C";
+  PyObject* conv = PyObject_Call(asarray, pybind11::make_tuple(pybind11::handle(arr)).ptr(), kwargs.ptr());
   if (!conv) throw pybind11::error_already_set();
   pybind11::object conv_holder = pybind11::reinterpret_steal<pybind11::object>(conv);
   return copy_from_buffer(conv, dtype);
@@ -442,7 +449,6 @@ static BasicIndex parse_basic(const Tensor& x, PyObject* key) {
     } else if (PySlice_Check(it)) {
       Py_ssize_t start, stop, step;
       if (PySlice_Unpack(it, &start, &stop, &step) < 0) throw pybind11::error_already_set();
-      TG_CHECK(step > 0, ValueError, "index: slice step must be positive, got ", step, " (negative steps are not supported)");
       const Py_ssize_t len = PySlice_AdjustIndices(Py_ssize_t(x.shape()[size_t(dim)]), &start, &stop, step);
       idx.dims.push_back(BasicIndex::DimSel{int64_t(len ? start : 0), int64_t(step), int64_t(len), false});
       ++dim;

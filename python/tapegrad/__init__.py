@@ -78,7 +78,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return _C.grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
 
 
-from .tape import GradientTape, Variable, constant, stop_gradient  # noqa: E402
+from .tape import GradientTape, Variable, constant, custom_gradient, stop_gradient  # noqa: E402
 from . import debug, utils  # noqa: E402
 from .debug import detect_anomaly  # noqa: E402
 

@@ -241,3 +241,40 @@ class GradientTape:
         if not rows:
             return _C.zeros((batch,) + t_rest + s_rest, dtype=source.dtype)
         return _C.stack(rows, 1).reshape((batch,) + t_rest + s_rest)
+
+
+def custom_gradient(f):
+    """Decorator for a function with its own gradient, as tf.custom_gradient.
+
+    f(*inputs) returns (y, grad_fn), and grad_fn(*upstream) returns the gradient for
+    each input (a tensor, or a tuple with one entry per input). The body of f runs
+    without recording; grad_fn is recorded when a higher derivative is taken."""
+    import functools
+
+    from .autograd.function import Function
+
+    class _CustomGradient(Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            y, grad_fn = f(*inputs)
+            ctx.grad_fn = grad_fn
+            ctx.n_inputs = len(inputs)
+            return y
+
+        @staticmethod
+        def backward(ctx, *upstream):
+            grads = ctx.grad_fn(*upstream)
+            if not isinstance(grads, (tuple, list)):
+                grads = (grads,)
+            if len(grads) != ctx.n_inputs:
+                raise ValueError(f"custom_gradient: {f.__name__}'s grad_fn returned {len(grads)} gradients "
+                                 f"for {ctx.n_inputs} inputs")
+            return tuple(grads)
+
+    _CustomGradient.__name__ = f"CustomGradient_{f.__name__}"
+
+    @functools.wraps(f)
+    def wrapper(*inputs):
+        return _CustomGradient.apply(*inputs)
+
+    return wrapper
