@@ -129,7 +129,10 @@ bool any_recording();
 }  // namespace tape_stack
 
 inline bool wants_grad(const Tensor& t) {
-  return t.defined() && (t.requires_grad() || (tape_stack::active_count && tape_stack::wants(t)));
+  if (!t.defined()) return false;
+  // Ask the tapes even when t requires grad: a tape must still watch a parameter it touches.
+  const bool on_tape = tape_stack::active_count && tape_stack::wants(t);
+  return t.requires_grad() || on_tape;
 }
 inline bool should_record(const Tensor& a) { return GradMode::is_enabled() && wants_grad(a); }
 inline bool should_record(const Tensor& a, const Tensor& b) {

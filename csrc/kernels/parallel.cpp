@@ -52,7 +52,11 @@ class ThreadPool {
   }
   void worker_loop(int index) {
     in_parallel_region = true;
-    uint64_t seen = 0;
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      seen = generation_;  // a worker started by resize() must not replay an old task
+    }
     for (;;) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_work_.wait(lk, [&] { return stopping_ || generation_ != seen; });

@@ -126,6 +126,9 @@ namespace tg {
 Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight, const Tensor& bias, double eps) {
   TG_CHECK(normalized_dims >= 1 && normalized_dims <= x.dim(), ValueError, "layer_norm: normalized_shape has ",
            normalized_dims, " dims but the input is ", describe(x));
+  for (const Tensor& p : {weight, bias})
+    TG_CHECK(!p.defined() || p.shape() == Shape(x.shape().end() - normalized_dims, x.shape().end()), ValueError,
+             "layer_norm: weight/bias ", describe(p), " do not match the normalized dims of ", describe(x));
   Axes axes;
   for (int64_t d = x.dim() - normalized_dims; d < x.dim(); ++d) axes.push_back(d);
   Tensor mu = mean(x, axes, true);

@@ -134,6 +134,11 @@ void init_optim_bindings(py::module_& m) {
   }, py::arg("logits"), py::arg("labels"), py::arg("reduction") = "mean");
   m.def("layer_norm", [](const Tensor& x, py::object shape, py::object weight, py::object bias, double eps) {
     const int64_t dims = PyLong_Check(shape.ptr()) ? 1 : int64_t(py::len(shape));
+    Shape wanted;
+    if (PyLong_Check(shape.ptr())) wanted.push_back(py::cast<int64_t>(shape));
+    else for (auto s : py::reinterpret_borrow<py::sequence>(shape)) wanted.push_back(py::cast<int64_t>(s));
+    TG_CHECK(dims <= x.dim() && Shape(x.shape().end() - dims, x.shape().end()) == wanted, ValueError,
+             "layer_norm: normalized_shape ", shape_str(wanted), " does not match the trailing dims of ", describe(x));
     Tensor w = weight.is_none() ? Tensor() : py::cast<Tensor>(weight);
     Tensor b = bias.is_none() ? Tensor() : py::cast<Tensor>(bias);
     return layer_norm(x, dims, w, b, eps);

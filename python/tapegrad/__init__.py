@@ -81,6 +81,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 from .tape import GradientTape, Variable, constant, custom_gradient, stop_gradient  # noqa: E402
 from . import debug, utils  # noqa: E402
 from .debug import detect_anomaly  # noqa: E402
+from . import nn, optim  # noqa: E402
+from .clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 
 def _cpu_capability():

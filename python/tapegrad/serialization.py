@@ -42,7 +42,7 @@ def _safetensors_numpy():
 def _to_numpy(t):
     import numpy as np
 
-    return np.ascontiguousarray(np.array(t.detach().numpy(), copy=True))
+    return np.array(t.detach().numpy(), copy=True, order="C")  # (np.ascontiguousarray would make 0-d 1-d)
 
 
 def _is_flat_tensor_dict(obj):

@@ -50,6 +50,8 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
+    __str__ = __repr__
+
     def __reduce__(self):
         return (Parameter, (self.detach().numpy().copy(), self.requires_grad))
 
