@@ -23,7 +23,14 @@ class ThreadPool {
     stop_workers();
     num_threads_ = std::max(1, n);
     stopping_ = false;
-    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // Workers start from the current generation: tasks published after this point
+    // are theirs, earlier ones (already finished) are not.
+    uint64_t start;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      start = generation_;
+    }
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i, start] { worker_loop(i, start); });
   }
   int size() const { return num_threads_; }
 
@@ -50,13 +57,8 @@ class ThreadPool {
     int64_t b = t * chunk, e = std::min(n_, b + chunk);
     if (b < e) (*fn_)(b, e);
   }
-  void worker_loop(int index) {
+  void worker_loop(int index, uint64_t seen) {
     in_parallel_region = true;
-    uint64_t seen;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      seen = generation_;  // a worker started by resize() must not replay an old task
-    }
     for (;;) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_work_.wait(lk, [&] { return stopping_ || generation_ != seen; });

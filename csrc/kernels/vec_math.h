@@ -21,7 +21,7 @@
 // Both float and double are implemented (no forwarding to std::), with the same
 // algorithms; double uses longer polynomials. Accuracy (tests/cpp/test_vec_math.cpp):
 // float <= ~2 ulp, double <= ~2 ulp (well inside the 1e-14 relative target); trig is
-// accurate for |x| < 2.5e4 (float) / 1e6 (double) and only finite, in [-1,1], beyond.
+// accurate for |x| < 5.1e4 (float) / 1.6e6 (double) and only finite, in [-1,1], beyond.
 // Polynomial coefficients are weighted minimax fits (Lawson/Chebyshev, mpmath).
 //
 // Functions are always_inline (a call would stop vectorisation) and, when compiled as
@@ -138,12 +138,14 @@ TG_VM_INLINE float log1p_f(float x) {
 }
 
 // sin/cos/tan: j = rint(x*2/pi), r = x - j*pi/2 by Cody-Waite with pi/2 split into
-// 7+10+10-bit parts (j*part exact for |j| < 2^14, i.e. |x| < 2.5e4) plus a 24-bit tail.
-// r is kept as rh + rl (the rounding error of the third step recovered by Fast2Sum):
-// a single float r would add up to 1 ulp. The polynomials are evaluated at rh and
-// corrected to first order in rl. Polynomials are fitted on |r| <= pi/4 + 3e-3
-// (x*2/pi is rounded in float, so r can exceed pi/4 by up to 3e-3 for |x| < 2.5e4).
-// Accuracy degrades above 2.5e4; up to 2^19 |r| stays < 0.9, so results stay finite and
+// four parts of <= 9 significant bits (j*part exact for |j| < 2^15, i.e. |x| < 5.1e4)
+// plus a float tail (residual 2e-21). r1, r2 are exact; the two following subtractions
+// are exact whenever r is tiny (the cancellation case) and otherwise their rounding
+// errors are recovered by Fast2Sum, so r = rh + rl to ~2^-48 relative (a single float
+// r would add up to 1 ulp, a rounded j*tail up to 4e-7 relative near zeros of sin/cos).
+// The polynomials are evaluated at rh and corrected to first order in rl. Polynomials are fitted on |r| <= pi/4 + 6.5e-3
+// (x*2/pi is rounded in float, so r can exceed pi/4 by up to 6.1e-3 for |x| < 5.1e4).
+// Accuracy degrades above 5.1e4; up to 2^19 |r| stays < 0.9, so results stay finite and
 // within [-1,1]. From 2^19 on the reduction means nothing in float and the argument is
 // replaced by 0 (sin 0, cos 1), or by NaN for inf/NaN (ax - ax). Called with |x|;
 // nrl = -rl.
@@ -156,11 +158,15 @@ TG_VM_INLINE TrigRedF trig_reduce_f(float ax) {
   const float t = x * 0.636619747f + kMagicF;
   const float j = t - kMagicF;
   const uint32_t q = bits(t) - bits(kMagicF);
-  const float r1 = x - j * 1.5703125f;              // exact
-  const float r2 = r1 - j * 4.83751297e-4f;         // exact
-  const float p3 = j * 7.54953362e-8f;              // exact
-  const float rh = r2 - p3;
-  const float nrl = j * 2.56334407e-12f - ((r2 - rh) - p3);
+  const float r1 = x - j * 0x1.92p+0f;              // exact; 1.5703125
+  const float r2 = r1 - j * 0x1.fbp-12f;            // exact; 4.83512878e-4
+  const float p3 = j * 0x1.51p-22f;                 // exact; 3.13855708e-7
+  const float p4 = j * 0x1.0bp-34f;                 // exact; 6.07087713e-11
+  const float r3 = r2 - p3;
+  const float e3 = (r2 - r3) - p3;
+  const float rh = r3 - p4;
+  const float e4 = (r3 - rh) - p4;
+  const float nrl = j * 0x1.184698p-44f - (e3 + e4);  // tail 6.22337197e-14
   return {rh, nrl, q};
 }
 // sin(rh + rl) ~ sin rh + rl cos rh, cos(rh + rl) ~ cos rh - rl sin rh (rl folded into
@@ -169,11 +175,11 @@ TG_VM_INLINE TrigRedF trig_reduce_f(float ax) {
 TG_VM_INLINE float sincos_f(float ax, uint32_t qoff) {
   const TrigRedF red = trig_reduce_f(ax);
   const float r = red.rh, z = r * r;
-  float ps = -0.00019512782f;
-  ps = ps * z + 0.008332143f;
+  float ps = -0.00019509863f;
+  ps = ps * z + 0.008332121f;
   ps = ps * z + -0.16666654f;
-  float pc = 2.443026e-05f;
-  pc = pc * z + -0.0013887291f;
+  float pc = 2.4426932e-05f;
+  pc = pc * z + -0.0013887263f;
   pc = pc * z + 0.041666646f;
   const float s_small = (r * z) * ps, c_small = z * z * pc - 0.5f * z;
   const uint32_t s = bits(r + (s_small - red.nrl * (1.0f + c_small)));
@@ -185,12 +191,12 @@ TG_VM_INLINE float sincos_f(float ax, uint32_t qoff) {
 TG_VM_INLINE float tan_f(float ax) {
   const TrigRedF red = trig_reduce_f(ax);
   const float r = red.rh, z = r * r;
-  float p = 0.0044176993f;
-  p = p * z + 7.529986e-06f;
-  p = p * z + 0.010898877f;
-  p = p * z + 0.021258514f;
-  p = p * z + 0.054064367f;
-  p = p * z + 0.13332625f;
+  float p = 0.004466839f;
+  p = p * z + -9.053946e-05f;
+  p = p * z + 0.0109749045f;
+  p = p * z + 0.021229744f;
+  p = p * z + 0.05406982f;
+  p = p * z + 0.13332579f;
   p = p * z + 0.33333352f;
   const float t_small = (r * z) * p, th = r + t_small;
   const float t = r + (t_small - red.nrl * (1.0f + th * th));  // tan' = 1 + tan^2
@@ -329,11 +335,12 @@ TG_VM_INLINE double log1p_d(double x) {
   return !(x >= -1.0) ? kNanD : r;
 }
 
-// pi/2 = p1 + p2 + p3 + p3t (fdlibm's 33-bit parts): j*p_i exact for |j| < 2^20
-// (|x| < 1.6e6). As in float, |x| >= 2^48 is replaced by 0 (NaN for inf/NaN); below,
-// |r| < 0.9 so results stay finite and within [-1,1]. Called with |x|.
+// pi/2 = p1 + p2 + p3 + p3t (fdlibm's 33-bit parts): j*p1 and j*p2 exact for
+// |j| < 2^20 (|x| < 1.6e6); r = rh + rl as in the float version. |x| >= 2^48 is
+// replaced by 0 (NaN for inf/NaN); below, |r| < 0.9 so results stay finite and within
+// [-1,1]. Called with |x|.
 struct TrigRedD {
-  double r;
+  double rh, nrl;
   uint64_t q;
 };
 TG_VM_INLINE TrigRedD trig_reduce_d(double ax) {
@@ -341,35 +348,35 @@ TG_VM_INLINE TrigRedD trig_reduce_d(double ax) {
   const double t = x * 0.6366197723675814 + kMagicD;
   const double j = t - kMagicD;
   const uint64_t q = bits(t) - bits(kMagicD);
-  double r = x - j * 1.5707963267341256;
-  r = r - j * 6.077100506303966e-11;
-  r = r - j * 2.0222662487111665e-21;
-  r = r - j * 8.4784276603689e-32;
-  return {r, q};
+  const double r1 = x - j * 1.5707963267341256;           // exact
+  const double p2 = j * 6.077100506303966e-11;            // exact
+  const double rh = r1 - p2;
+  const double nrl = (j * 2.0222662487111665e-21 - ((r1 - rh) - p2)) + j * 8.4784276603689e-32;
+  return {rh, nrl, q};
 }
-TG_VM_INLINE double sin_poly_d(double r, double z) {
-  double p = 1.5896218585724348e-10;
-  p = p * z + -2.5050747540038243e-08;
-  p = p * z + 2.7557313619764247e-06;
-  p = p * z + -0.00019841269829584053;
-  p = p * z + 0.00833333333332211;
-  p = p * z + -0.1666666666666663;
-  return r + (r * z) * p;
-}
-TG_VM_INLINE double cos_poly_d(double z) {
-  double p = -1.1358535217293165e-11;
-  p = p * z + 2.0875700814528125e-09;
-  p = p * z + -2.755731417907397e-07;
-  p = p * z + 2.480158728885084e-05;
-  p = p * z + -0.0013888888888873056;
-  p = p * z + 0.041666666666666595;
-  return 1.0 + (z * z * p - 0.5 * z);
+// sin and cos of rh + rl, as in sincos_f; *s / *c receive the bit patterns.
+TG_VM_INLINE void sincos_core_d(const TrigRedD& red, uint64_t* s, uint64_t* c) {
+  const double r = red.rh, z = r * r;
+  double ps = 1.5896218585724348e-10;
+  ps = ps * z + -2.5050747540038243e-08;
+  ps = ps * z + 2.7557313619764247e-06;
+  ps = ps * z + -0.00019841269829584053;
+  ps = ps * z + 0.00833333333332211;
+  ps = ps * z + -0.1666666666666663;
+  double pc = -1.1358535217293165e-11;
+  pc = pc * z + 2.0875700814528125e-09;
+  pc = pc * z + -2.755731417907397e-07;
+  pc = pc * z + 2.480158728885084e-05;
+  pc = pc * z + -0.0013888888888873056;
+  pc = pc * z + 0.041666666666666595;
+  const double s_small = (r * z) * ps, c_small = z * z * pc - 0.5 * z;
+  *s = bits(r + (s_small - red.nrl * (1.0 + c_small)));
+  *c = bits(1.0 + (c_small + red.nrl * (r + s_small)));
 }
 TG_VM_INLINE double sincos_d(double ax, uint64_t qoff) {
   const TrigRedD red = trig_reduce_d(ax);
-  const double z = red.r * red.r;
-  const uint64_t s = bits(sin_poly_d(red.r, z));
-  const uint64_t c = bits(cos_poly_d(z));
+  uint64_t s, c;
+  sincos_core_d(red, &s, &c);
   const uint64_t q = red.q + qoff;
   const uint64_t pick_cos = 0u - (q & 1u);
   return as_double(((s & ~pick_cos) | (c & pick_cos)) ^ ((q & 2u) << 62));
@@ -377,9 +384,8 @@ TG_VM_INLINE double sincos_d(double ax, uint64_t qoff) {
 // tan = sin(r)/cos(r), or -cos(r)/sin(r) in odd quadrants (bitwise operand swap).
 TG_VM_INLINE double tan_d(double ax) {
   const TrigRedD red = trig_reduce_d(ax);
-  const double z = red.r * red.r;
-  const uint64_t s = bits(sin_poly_d(red.r, z));
-  const uint64_t c = bits(cos_poly_d(z));
+  uint64_t s, c;
+  sincos_core_d(red, &s, &c);
   const uint64_t odd = 0u - (red.q & 1u);
   const double num = as_double(((s & ~odd) | (c & odd)) ^ (odd & 0x8000000000000000ull));
   const double den = as_double((c & ~odd) | (s & odd));

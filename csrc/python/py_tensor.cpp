@@ -191,8 +191,10 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
     const Tensor& t = unwrap(data);
     return clone(detach(has_dtype ? to_dtype(t, dtype) : t));
   }
+  // Python numbers only: NumPy scalars (np.float64 subclasses float) keep their dtype below.
   Scalar s;
-  if (as_scalar(data, s)) return Tensor::scalar(s.to_double(), has_dtype ? dtype : s.natural_dtype());
+  const bool python_number = PyFloat_CheckExact(data) || PyLong_CheckExact(data) || PyBool_Check(data);
+  if (python_number && as_scalar(data, s)) return Tensor::scalar(s.to_double(), has_dtype ? dtype : s.natural_dtype());
   // Everything else goes through NumPy, which knows nested sequences and buffers.
   PyObject* np = numpy_module();
   const bool was_array = PyObject_CheckBuffer(data) || PyObject_HasAttrString(data, "__array_interface__");
