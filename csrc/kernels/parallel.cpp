@@ -9,6 +9,8 @@
 
 #include <cblas.h>
 
+#include "tensor/errors.h"
+
 namespace tg {
 namespace {
 
@@ -101,8 +103,10 @@ ThreadPool& pool() {
 }  // namespace
 
 void set_num_threads(int n) {
+  TG_CHECK(n >= 1 && n <= kMaxThreads, ValueError, "set_num_threads: the thread count must be between 1 and ",
+           kMaxThreads, ", got ", n);
   pool().resize(n);
-  scipy_openblas_set_num_threads(std::max(1, n));
+  scipy_openblas_set_num_threads(std::min(n, 64));  // OpenBLAS's own ceiling (MAX_THREADS)
 }
 int get_num_threads() { return pool().size(); }
 

@@ -7,6 +7,9 @@
 
 namespace tg {
 
+// At most kMaxThreads: each thread is a real OS thread, so an absurd request must be
+// refused, not attempted.
+constexpr int kMaxThreads = 256;
 void set_num_threads(int n);
 int get_num_threads();
 

@@ -491,9 +491,14 @@ PYBIND11_MODULE(_C, m) {
     return t;
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
-  m.def("set_num_threads", [](int n) {
-    TG_CHECK(n >= 1, ValueError, "set_num_threads: need at least 1 thread, got ", n);
-    set_num_threads(n);
+  m.def("set_num_threads", [](py::object n) {
+    if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
+      throw TypeError(str_cat("set_num_threads: expected an int, got ", std::string(py::str(n.get_type().attr("__name__")))));
+    const long long v = PyLong_AsLongLong(n.ptr());
+    if (v == -1 && PyErr_Occurred()) { PyErr_Clear(); throw ValueError("set_num_threads: thread count out of range"); }
+    TG_CHECK(v >= 1 && v <= kMaxThreads, ValueError, "set_num_threads: the thread count must be between 1 and ",
+             kMaxThreads, ", got ", v);
+    set_num_threads(int(v));
   }, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
 
