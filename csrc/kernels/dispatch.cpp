@@ -200,14 +200,15 @@ void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
   coalesce(L);
   const int64_t n = L.numel();
 
-  if (out.numel() == 1 && n > kParallelGrain && get_num_threads() > 1) {
-    // One output: each thread reduces its own range into a partial, then combine.
+  if (out.numel() == 1 && n > kParallelGrain) {
+    // One output: fixed-size blocks reduce into partials that are combined in order, so
+    // the result does not depend on the number of threads.
     visit_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (!std::is_same_v<T, bool>) {
-        const int tasks = get_num_threads();
+        const int64_t chunk = kParallelGrain;
+        const int64_t tasks = (n + chunk - 1) / chunk;
         std::vector<T> partial(size_t(tasks), reduce_identity<T>(op));
-        const int64_t chunk = (n + tasks - 1) / tasks;
         parallel_for(tasks, 1, [&](int64_t tb, int64_t te) {
           for (int64_t t = tb; t < te; ++t) {
             Loop P = L;

@@ -40,7 +40,7 @@ Tensor linspace(double start, double stop, int64_t num, DType dtype) {
     T* p = t.data<T>();
     // Fill from both ends so the last value is exactly `stop`, as NumPy does.
     for (int64_t i = 0; i < num; ++i)
-      p[i] = static_cast<T>(i < num / 2 ? start + step * double(i) : stop - step * double(num - 1 - i));
+      p[i] = static_cast<T>(num == 1 || i < num / 2 ? start + step * double(i) : stop - step * double(num - 1 - i));
   });
   return t;
 }

@@ -47,7 +47,7 @@ namespace {
 bool float_only(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Square: case UnaryOp::Relu:
-    case UnaryOp::Clamp: case UnaryOp::IsNan: case UnaryOp::IsInf: case UnaryOp::IsFinite: case UnaryOp::LogicalNot:
+    case UnaryOp::Clamp: case UnaryOp::PowScalar: case UnaryOp::IsNan: case UnaryOp::IsInf: case UnaryOp::IsFinite: case UnaryOp::LogicalNot:
       return false;
     default:
       return true;
@@ -748,10 +748,16 @@ Tensor compare(BinaryOp op, const Tensor& a, Scalar s) {
 // ---- in place ----------------------------------------------------------------------------
 
 void check_inplace(const Tensor& t, const char* op) {
-  if (GradMode::is_enabled() && t.is_leaf() && t.requires_grad())
+  if (!GradMode::is_enabled()) return;
+  if (t.is_leaf() && t.requires_grad())
     throw RuntimeError(str_cat(op, ": a leaf tensor that requires grad (", describe(t),
                                ") is being used in an in-place operation; wrap it in tg.no_grad() or use an "
                                "out-of-place op"));
+  // The view's base would keep its old history: refuse rather than give a wrong gradient.
+  if (t.impl()->is_recorded_view)
+    throw RuntimeError(str_cat(op, ": in-place modification of a view (", describe(t),
+                               ") of a tensor that requires grad is not supported; clone() the view, or build the "
+                               "result out of place (tg.where, tg.concat)"));
 }
 
 namespace {
@@ -812,7 +818,9 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
   check_inplace(dst, "copy_");
   broadcast_shapes(src.shape(), dst.shape(), "copy_");
   TG_CHECK(src.dim() <= dst.dim(), ValueError, "copy_: source ", describe(src), " does not broadcast to ", describe(dst));
-  kernels::copy(expand(detach(src), dst.shape()), dst);
+  // A source that shares memory with the destination is read in full first (t[1:] = t[:-1]).
+  Tensor from = src.storage() == dst.storage() ? clone(detach(src)) : detach(src);
+  kernels::copy(expand(from, dst.shape()), dst);
   dst.bump_version();
   if (should_record(src)) {
     Tensor none;

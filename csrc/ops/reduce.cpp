@@ -241,12 +241,13 @@ Tensor norm(const Tensor& x, double p, const OptAxes& axes, bool keepdims) {
 // log(sum(exp(x - m))) + m with m the (constant) max, so large inputs do not overflow;
 // its gradient is softmax(x) by composition.
 Tensor logsumexp(const Tensor& x, const OptAxes& axes, bool keepdims) {
+  auto mask = reduced_mask(x, axes, "logsumexp");
   const Tensor xf = to_dtype(x, to_floating(x.dtype()));
-  Tensor m = detach(amax(xf, axes, true));
+  // The max only shifts for stability; an empty reduction has none (and gives -inf).
+  Tensor m = reduced_count(x, mask) == 0 ? zeros(kept_shape(x, mask), xf.dtype()) : detach(amax(xf, axes, true));
   m = where(isfinite(m), m, zeros({}, m.dtype()));
   Tensor out = add(log(sum(exp(sub(xf, m)), axes, true)), m);
   if (keepdims) return out;
-  auto mask = reduced_mask(x, axes, "logsumexp");
   return reshape(out, final_shape(x, mask, false));
 }
 
@@ -254,6 +255,7 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   const Tensor xf = to_dtype(x, to_floating(x.dtype()));
   Axes ax{normalize_axis(axis, x.dim(), "softmax")};
   if (x.dim() == 0) return exp(sub(xf, detach(xf)));
+  if (x.numel() == 0) return xf;
   Tensor m = detach(amax(xf, ax, true));
   m = where(isfinite(m), m, zeros({}, m.dtype()));
   Tensor e = exp(sub(xf, m));

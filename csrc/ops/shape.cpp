@@ -81,7 +81,10 @@ static Tensor reshape_impl(const Tensor& x, const Shape& requested, bool must_vi
     kernels::copy(x, c);
     out = c.alias(shape, contiguous_strides_of(shape), 0);
   }
-  if (should_record(x)) record<ReshapeBackward>(out, x)->input_shape = x.shape();
+  if (should_record(x)) {
+    record<ReshapeBackward>(out, x)->input_shape = x.shape();
+    out.impl()->is_recorded_view = out.storage() == x.storage();
+  }
   return out;
 }
 Tensor reshape(const Tensor& x, const Shape& shape) { return reshape_impl(x, shape, false, "reshape"); }
@@ -108,9 +111,7 @@ Tensor squeeze(const Tensor& x, std::optional<Axes> axes) {
     for (int64_t a : *axes) {
       const int64_t d = normalize_axis(a, x.dim(), "squeeze");
       if (x.dim() == 0) continue;
-      TG_CHECK(x.shape()[size_t(d)] == 1, ValueError, "squeeze: cannot squeeze axis ", a, " of ", describe(x),
-               ": its size is not 1");
-      drop[size_t(d)] = true;
+      drop[size_t(d)] = x.shape()[size_t(d)] == 1;  // a non-unit axis stays, as in PyTorch
     }
   }
   Shape shape;
@@ -142,7 +143,10 @@ Tensor permute(const Tensor& x, const Axes& dims) {
     strides[i] = x.strides()[size_t(d)];
   }
   Tensor out = x.alias(sizes, strides, x.offset());
-  if (should_record(x)) record<PermuteBackward>(out, x)->inverse = inverse;
+  if (should_record(x)) {
+    record<PermuteBackward>(out, x)->inverse = inverse;
+    out.impl()->is_recorded_view = true;
+  }
   return out;
 }
 
@@ -172,6 +176,7 @@ Tensor expand(const Tensor& x, const Shape& requested) {
       continue;
     }
     const int64_t have = x.shape()[i - lead];
+    TG_CHECK(requested[i] >= -1, ValueError, "expand: invalid size ", requested[i], " in ", shape_str(requested));
     const int64_t want = requested[i] == -1 ? have : requested[i];
     TG_CHECK(have == want || have == 1, ValueError, "expand: cannot expand ", describe(x), " to ",
              shape_str(requested), " (size ", have, " at dim ", i - lead, " is not 1)");
@@ -180,7 +185,10 @@ Tensor expand(const Tensor& x, const Shape& requested) {
   }
   if (sizes == x.shape()) return x;
   Tensor out = x.alias(sizes, strides, x.offset());
-  if (should_record(x)) record<ExpandBackward>(out, x)->input_shape = x.shape();
+  if (should_record(x)) {
+    record<ExpandBackward>(out, x)->input_shape = x.shape();
+    out.impl()->is_recorded_view = true;
+  }
   return out;
 }
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
@@ -242,6 +250,7 @@ Tensor basic_index(const Tensor& x, const BasicIndex& idx) {
     auto* n = record<IndexBackward>(out, x);
     n->idx = idx;
     n->input_shape = x.shape();
+    out.impl()->is_recorded_view = true;
   }
   return out;
 }
@@ -422,7 +431,7 @@ Tensor index_add_flat(const Shape& shape, const Tensor& flat_index, const Tensor
 void index_put_flat_(Tensor& x, const Tensor& flat_index, const Tensor& src) {
   check_inplace(x, "__setitem__");
   check_flat_index(flat_index, x.numel(), "__setitem__");
-  Tensor s = contiguous(cast(expand(detach(src), flat_index.shape()), x.dtype()));
+  Tensor s = clone(cast(expand(detach(src), flat_index.shape()), x.dtype()));  // a private copy: src may alias x
   const int64_t* idx = flat_index.data<int64_t>();
   FlatToOffset to_offset{x};
   visit_dtype(x.dtype(), [&](auto tag) {

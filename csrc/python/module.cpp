@@ -69,6 +69,13 @@ std::optional<double> opt_double(const py::object& o) {
   return py::cast<double>(o);
 }
 
+void set_requires_grad(const Tensor& t, bool on) {
+  if (!on) return;
+  TG_CHECK(is_floating(t.dtype()), RuntimeError, "only floating point tensors can require gradients (got ",
+           describe(t), ")");
+  t.impl()->requires_grad = true;
+}
+
 template <typename F>
 Tensor nogil(const Tensor& big, F&& f) {
   ReleaseGilIf release(big.numel() >= kReleaseGilNumel);
@@ -280,20 +287,24 @@ struct DLTensor {
   void* data; DLDevice device; int32_t ndim; DLDataType dtype; int64_t* shape; int64_t* strides; uint64_t byte_offset;
 };
 struct DLManagedTensor { DLTensor dl_tensor; void* manager_ctx; void (*deleter)(DLManagedTensor*); };
+// DLPack 1.x: a version and flags ahead of the tensor (NumPy 2 treats legacy capsules
+// as read-only, so versioned ones are what make np.from_dlpack(t) writable).
+struct DLPackVersion { uint32_t major; uint32_t minor; };
+struct DLManagedTensorVersioned {
+  DLPackVersion version; void* manager_ctx; void (*deleter)(DLManagedTensorVersioned*); uint64_t flags; DLTensor dl_tensor;
+};
 constexpr int32_t kDLCPU = 1;
+constexpr uint64_t kDLFlagReadOnly = 1;
 
 struct ExportedTensor {
   DLManagedTensor managed;
+  DLManagedTensorVersioned versioned;
   Tensor owner;
   std::vector<int64_t> shape, strides;
 };
 
-py::capsule to_dlpack(const Tensor& t) {
-  auto* ex = new ExportedTensor();
-  ex->owner = t;
-  ex->shape.assign(t.shape().begin(), t.shape().end());
-  ex->strides.assign(t.strides().begin(), t.strides().end());
-  DLTensor& d = ex->managed.dl_tensor;
+void fill_dltensor(DLTensor& d, ExportedTensor* ex) {
+  const Tensor& t = ex->owner;
   d.data = t.raw_data();
   d.device = {kDLCPU, 0};
   d.ndim = int32_t(t.dim());
@@ -302,6 +313,28 @@ py::capsule to_dlpack(const Tensor& t) {
   d.shape = ex->shape.data();
   d.strides = ex->strides.data();
   d.byte_offset = 0;
+}
+
+py::capsule to_dlpack(const Tensor& t, bool versioned) {
+  auto* ex = new ExportedTensor();
+  ex->owner = t;
+  ex->shape.assign(t.shape().begin(), t.shape().end());
+  ex->strides.assign(t.strides().begin(), t.strides().end());
+  if (versioned) {
+    fill_dltensor(ex->versioned.dl_tensor, ex);
+    ex->versioned.version = {1, 0};
+    ex->versioned.flags = 0;
+    ex->versioned.manager_ctx = ex;
+    ex->versioned.deleter = [](DLManagedTensorVersioned* m) { delete static_cast<ExportedTensor*>(m->manager_ctx); };
+    PyObject* cap = PyCapsule_New(&ex->versioned, "dltensor_versioned", [](PyObject* c) {
+      if (PyCapsule_IsValid(c, "dltensor_versioned")) {
+        auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(c, "dltensor_versioned"));
+        m->deleter(m);
+      }
+    });
+    return py::reinterpret_steal<py::capsule>(cap);
+  }
+  fill_dltensor(ex->managed.dl_tensor, ex);
   ex->managed.manager_ctx = ex;
   ex->managed.deleter = [](DLManagedTensor* m) { delete static_cast<ExportedTensor*>(m->manager_ctx); };
   PyObject* cap = PyCapsule_New(&ex->managed, "dltensor", [](PyObject* c) {
@@ -314,11 +347,23 @@ py::capsule to_dlpack(const Tensor& t) {
 }
 
 Tensor from_dlpack(const py::object& obj) {
-  py::object cap = py::hasattr(obj, "__dlpack__") ? obj.attr("__dlpack__")() : obj;
-  if (!PyCapsule_IsValid(cap.ptr(), "dltensor"))
-    throw TypeError("from_dlpack: expected an object with __dlpack__ or a 'dltensor' capsule");
-  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"));
-  const DLTensor& d = m->dl_tensor;
+  py::object cap = obj;
+  if (py::hasattr(obj, "__dlpack__")) {
+    try {
+      cap = obj.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0));
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_TypeError)) throw;
+      cap = obj.attr("__dlpack__")();  // a producer that predates DLPack 1.0
+    }
+  }
+  const bool versioned = PyCapsule_IsValid(cap.ptr(), "dltensor_versioned");
+  if (!versioned && !PyCapsule_IsValid(cap.ptr(), "dltensor"))
+    throw TypeError("from_dlpack: expected an object with __dlpack__ or a DLPack capsule");
+  void* raw = PyCapsule_GetPointer(cap.ptr(), versioned ? "dltensor_versioned" : "dltensor");
+  auto* mv = versioned ? static_cast<DLManagedTensorVersioned*>(raw) : nullptr;
+  auto* m = versioned ? nullptr : static_cast<DLManagedTensor*>(raw);
+  if (mv && mv->version.major != 1) throw TypeError(str_cat("from_dlpack: unsupported DLPack version ", mv->version.major));
+  const DLTensor& d = versioned ? mv->dl_tensor : m->dl_tensor;
   if (d.device.device_type != kDLCPU) throw TypeError("from_dlpack: only CPU tensors are supported");
   DType dt;
   if (d.dtype.lanes != 1) throw TypeError("from_dlpack: vector dtypes are not supported");
@@ -339,15 +384,27 @@ Tensor from_dlpack(const py::object& obj) {
   if (empty) min_off = max_off = 0;
   const size_t isz = itemsize(dt);
   char* base = static_cast<char*>(d.data) + d.byte_offset;
-  PyCapsule_SetName(cap.ptr(), "used_dltensor");
-  Ref<Storage> st = Storage::wrap_external(base + min_off * int64_t(isz), size_t(max_off - min_off + 1) * isz,
-                                           [](void* ctx) {
-                                             PyGILState_STATE g = PyGILState_Ensure();
-                                             auto* mt = static_cast<DLManagedTensor*>(ctx);
-                                             if (mt->deleter) mt->deleter(mt);
-                                             PyGILState_Release(g);
-                                           }, m);
-  return Tensor(make_ref<TensorImpl>(st, dt, shape, strides, -min_off));
+  PyCapsule_SetName(cap.ptr(), versioned ? "used_dltensor_versioned" : "used_dltensor");
+  Ref<Storage> st;
+  if (versioned) {
+    st = Storage::wrap_external(base + min_off * int64_t(isz), size_t(max_off - min_off + 1) * isz, [](void* ctx) {
+      PyGILState_STATE g = PyGILState_Ensure();
+      auto* mt = static_cast<DLManagedTensorVersioned*>(ctx);
+      if (mt->deleter) mt->deleter(mt);
+      PyGILState_Release(g);
+    }, mv);
+  } else {
+    st = Storage::wrap_external(base + min_off * int64_t(isz), size_t(max_off - min_off + 1) * isz, [](void* ctx) {
+      PyGILState_STATE g = PyGILState_Ensure();
+      auto* mt = static_cast<DLManagedTensor*>(ctx);
+      if (mt->deleter) mt->deleter(mt);
+      PyGILState_Release(g);
+    }, m);
+  }
+  Tensor shared(make_ref<TensorImpl>(st, dt, shape, strides, -min_off));
+  // A read-only producer is copied: tapegrad tensors are always writable.
+  if (mv && (mv->flags & kDLFlagReadOnly)) return clone(shared);
+  return shared;
 }
 
 // tg.from_numpy: share the array's memory through the buffer protocol.
@@ -355,7 +412,9 @@ Tensor from_numpy(const py::object& arr) {
   auto* view = new Py_buffer();
   if (PyObject_GetBuffer(arr.ptr(), view, PyBUF_RECORDS) != 0) {
     PyErr_Clear();
-    if (PyObject_GetBuffer(arr.ptr(), view, PyBUF_RECORDS_RO) != 0) { delete view; throw py::error_already_set(); }
+    delete view;
+    throw ValueError("from_numpy: the array is read-only (or not a writable buffer), so its memory cannot be shared; "
+                     "use tg.tensor(array) to copy it");
   }
   const char* fmt = view->format ? view->format : "B";
   if (*fmt == '<' || *fmt == '=' || *fmt == '@') ++fmt;
@@ -449,13 +508,23 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("from_numpy", &from_numpy, py::arg("array"));
   m.def("from_dlpack", &from_dlpack, py::arg("obj"));
-  def_method("__dlpack__", [](const Tensor& t, py::object stream) { return to_dlpack(t); }, py::arg("stream") = py::none());
+  def_method("__dlpack__", [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
+                              py::object copy) {
+    if (!dl_device.is_none()) {
+      auto dev = py::cast<std::pair<int, int>>(dl_device);
+      if (dev.first != kDLCPU) throw py::buffer_error("__dlpack__: tapegrad tensors live on the CPU only");
+    }
+    const bool versioned = !max_version.is_none() && py::cast<int>(py::reinterpret_borrow<py::tuple>(max_version)[0]) >= 1;
+    const bool want_copy = !copy.is_none() && py::cast<bool>(copy);
+    return to_dlpack(want_copy ? clone(detach(t)) : t, versioned);
+  }, py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
+     py::arg("copy") = py::none());
   def_method("__dlpack_device__", [](const Tensor&) { return py::make_tuple(kDLCPU, 0); });
 
   auto factory = [&](const char* name, Tensor (*f)(const Shape&, DType)) {
     m.def(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
       Tensor t = f(varargs_shape(shape, name), dtype_arg(dtype, DType::Float32));
-      if (requires_grad) t.impl()->requires_grad = true;
+      set_requires_grad(t, requires_grad);
       return t;
     }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   };
@@ -466,8 +535,11 @@ PYBIND11_MODULE(_C, m) {
   factory("randn", &randn);
   m.def("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
     DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
-    Tensor t = full(checked_size(shape, "full"), Scalar::from_double(py::cast<double>(value)), dtype_arg(dtype, fallback));
-    if (requires_grad) t.impl()->requires_grad = true;
+    Scalar v = PyBool_Check(value.ptr()) ? Scalar::from_bool(value.ptr() == Py_True)
+               : PyLong_Check(value.ptr()) ? Scalar::from_int(py::cast<int64_t>(value))
+                                           : Scalar::from_double(py::cast<double>(value));
+    Tensor t = full(checked_size(shape, "full"), v, dtype_arg(dtype, fallback));
+    set_requires_grad(t, requires_grad);
     return t;
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
@@ -475,19 +547,19 @@ PYBIND11_MODULE(_C, m) {
     const bool all_int = PyLong_Check(start.ptr()) && PyLong_Check(stop.ptr()) && PyLong_Check(step.ptr());
     Tensor t = arange(py::cast<double>(start), py::cast<double>(stop), py::cast<double>(step),
                       dtype_arg(dtype, all_int ? DType::Int64 : DType::Float32));
-    if (requires_grad) t.impl()->requires_grad = true;
+    set_requires_grad(t, requires_grad);
     return t;
   }, py::arg("start"), py::arg("stop") = py::none(), py::arg("step") = 1, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   m.def("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
     Tensor t = linspace(start, stop, num, dtype_arg(dtype, DType::Float32));
-    if (requires_grad) t.impl()->requires_grad = true;
+    set_requires_grad(t, requires_grad);
     return t;
   }, py::arg("start"), py::arg("stop"), py::arg("num") = 50, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   m.def("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
     Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), dtype_arg(dtype, DType::Float32));
-    if (requires_grad) t.impl()->requires_grad = true;
+    set_requires_grad(t, requires_grad);
     return t;
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));

@@ -18,6 +18,8 @@ void set_python_error() {
     throw;
   } catch (pybind11::error_already_set& e) {
     e.restore();
+  } catch (const pybind11::cast_error& e) {
+    PyErr_SetString(PyExc_TypeError, str_cat("invalid argument: ", e.what()).c_str());
   } catch (const TypeError& e) {
     PyErr_SetString(PyExc_TypeError, e.what());
   } catch (const ValueError& e) {
@@ -194,11 +196,14 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
   // Python numbers only: NumPy scalars (np.float64 subclasses float) keep their dtype below.
   Scalar s;
   const bool python_number = PyFloat_CheckExact(data) || PyLong_CheckExact(data) || PyBool_Check(data);
-  if (python_number && as_scalar(data, s)) return Tensor::scalar(s.to_double(), has_dtype ? dtype : s.natural_dtype());
+  if (python_number && as_scalar(data, s)) return full(Shape{}, s, has_dtype ? dtype : s.natural_dtype());
   // Everything else goes through NumPy, which knows nested sequences and buffers.
   PyObject* np = numpy_module();
   const bool was_array = PyObject_CheckBuffer(data) || PyObject_HasAttrString(data, "__array_interface__");
-  PyObject* arr = PyObject_CallMethod(np, "asarray", "O", data);
+  PyObject* asarray_fn = PyObject_GetAttrString(np, "asarray");
+  if (!asarray_fn) throw pybind11::error_already_set();
+  PyObject* arr = PyObject_CallOneArg(asarray_fn, data);  // a tuple is one argument, not many
+  Py_DECREF(asarray_fn);
   if (!arr) throw pybind11::error_already_set();
   pybind11::object holder = pybind11::reinterpret_steal<pybind11::object>(arr);
   if (!has_dtype) {
@@ -527,7 +532,7 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
     return 0;
   }
   auto [flat, shape] = advanced_positions(x, key);
-  if (scalar) v = Tensor::scalar(s.to_double(), x.dtype());
+  if (scalar) v = full(Shape{}, s, x.dtype());
   index_put_flat_(x, flat, reshape(expand(v, shape), Shape{flat.numel()}));
   return 0;
   TG_CATCH(-1)

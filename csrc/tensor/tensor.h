@@ -51,6 +51,7 @@ class TensorImpl : public RefCounted {
   // autograd
   bool requires_grad = false;
   bool trainable_variable = false;  // tg.Variable / nn.Parameter: tapes watch it on first use
+  bool is_recorded_view = false;    // a view whose creation was recorded (in-place on it is refused)
   uint32_t output_nr = 0;
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;

@@ -17,6 +17,8 @@ def _as_numpy_key(item):
     if isinstance(item, tuple):
         return tuple(_as_numpy_key(i) for i in item)
     if isinstance(item, list):
+        if not item:  # x[[]] selects nothing along the first axis (an empty integer index)
+            return np.zeros(0, dtype=np.intp)
         return np.asarray([np.asarray(i) if isinstance(i, Tensor) else i for i in item])
     return item
 
