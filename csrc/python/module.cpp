@@ -32,10 +32,25 @@ DType dtype_arg(const py::object& o, DType fallback) {
   return d;
 }
 
+std::string type_name(const py::handle& h) { return py::str(h.get_type().attr("__name__")); }
+
+int64_t int_arg(const py::handle& h, const char* op, const char* what) {
+  if (PyBool_Check(h.ptr()) || !(PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr()) || is_tensor(h.ptr())))
+    throw TypeError(str_cat(op, ": ", what, " must be an int, got ", type_name(h)));
+  return py::cast<int64_t>(h);
+}
+
+double number_arg(const py::handle& h, const char* op, const char* what) {
+  if (!(PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr()) || is_tensor(h.ptr())))
+    throw TypeError(str_cat(op, ": ", what, " must be a number, got ", type_name(h)));
+  return py::cast<double>(h);
+}
+
 Shape shape_arg(const py::handle& o, const char* op) {
   Shape s;
-  if (PyLong_Check(o.ptr()) || is_tensor(o.ptr())) { s.push_back(py::cast<int64_t>(o)); return s; }
-  if (!PySequence_Check(o.ptr())) throw TypeError(str_cat(op, ": shape must be an int or a sequence of ints"));
+  if (PyLong_Check(o.ptr()) || is_tensor(o.ptr())) { s.push_back(int_arg(o, op, "a size")); return s; }
+  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()))
+    throw TypeError(str_cat(op, ": shape must be an int or a sequence of ints, got ", type_name(o)));
   for (auto item : py::reinterpret_borrow<py::sequence>(o)) {
     if (!PyLong_Check(item.ptr()) && !PyIndex_Check(item.ptr()))
       throw TypeError(str_cat(op, ": shape entries must be ints, got ", std::string(py::str(item.get_type().attr("__name__")))));
@@ -47,7 +62,7 @@ Shape shape_arg(const py::handle& o, const char* op) {
 Shape varargs_shape(const py::args& args, const char* op) {
   if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return shape_arg(args[0], op);
   Shape s;
-  for (auto a : args) s.push_back(py::cast<int64_t>(a));
+  for (auto a : args) s.push_back(int_arg(a, op, "a size"));
   return s;
 }
 Shape checked_size(const py::handle& o, const char* op) {
@@ -56,17 +71,19 @@ Shape checked_size(const py::handle& o, const char* op) {
   return s;
 }
 
-OptAxes axes_arg(const py::object& o) {
+OptAxes axes_arg(const py::object& o, const char* op) {
   if (o.is_none()) return std::nullopt;
   Axes a;
-  if (PyLong_Check(o.ptr())) { a.push_back(py::cast<int64_t>(o)); return a; }
-  for (auto item : py::reinterpret_borrow<py::sequence>(o)) a.push_back(py::cast<int64_t>(item));
+  if (PyLong_Check(o.ptr())) { a.push_back(int_arg(o, op, "axis")); return a; }
+  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()))
+    throw TypeError(str_cat(op, ": axis must be None, an int or a tuple of ints, got ", type_name(o)));
+  for (auto item : py::reinterpret_borrow<py::sequence>(o)) a.push_back(int_arg(item, op, "axis"));
   return a;
 }
 
-std::optional<double> opt_double(const py::object& o) {
+std::optional<double> opt_double(const py::object& o, const char* op, const char* what) {
   if (o.is_none()) return std::nullopt;
-  return py::cast<double>(o);
+  return number_arg(o, op, what);
 }
 
 void set_requires_grad(const Tensor& t, bool on) {
@@ -409,6 +426,8 @@ Tensor from_dlpack(const py::object& obj) {
 
 // tg.from_numpy: share the array's memory through the buffer protocol.
 Tensor from_numpy(const py::object& arr) {
+  if (!PyObject_CheckBuffer(arr.ptr()))
+    throw TypeError(str_cat("from_numpy: expected a NumPy array (or another buffer), got ", type_name(arr)));
   auto* view = new Py_buffer();
   if (PyObject_GetBuffer(arr.ptr(), view, PyBUF_RECORDS) != 0) {
     PyErr_Clear();
@@ -614,7 +633,8 @@ PYBIND11_MODULE(_C, m) {
   def_both("minimum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return minimum(a, b); }); });
   m.def("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
   def_both("clamp", [](const Tensor& x, py::object lo, py::object hi) {
-    return nogil(x, [&] { return clamp(x, opt_double(lo), opt_double(hi)); });
+    std::optional<double> l = opt_double(lo, "clamp", "min"), h = opt_double(hi, "clamp", "max");
+    return nogil(x, [&] { return clamp(x, l, h); });
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
   def_both("leaky_relu", [](const Tensor& x, double slope) { return nogil(x, [&] { return leaky_relu(x, slope); }); },
            py::arg("negative_slope") = 0.01);
@@ -644,14 +664,14 @@ PYBIND11_MODULE(_C, m) {
     return self;
   });
   def_method("clamp_", [](py::object self, py::object lo, py::object hi) {
-    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_double(lo), opt_double(hi));
+    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_double(lo, "clamp_", "min"), opt_double(hi, "clamp_", "max"));
     return self;
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
 
   // ---- reductions ----
   auto reduction = [&](const char* name, Tensor (*f)(const Tensor&, const OptAxes&, bool)) {
-    def_both(name, [f](const Tensor& x, py::object axis, bool keepdims) {
-      OptAxes ax = axes_arg(axis);
+    def_both(name, [f, name](const Tensor& x, py::object axis, bool keepdims) {
+      OptAxes ax = axes_arg(axis, name);
       return nogil(x, [&] { return f(x, ax, keepdims); });
     }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
   };
@@ -664,22 +684,22 @@ PYBIND11_MODULE(_C, m) {
   reduction("amin", &amin);
   reduction("logsumexp", &logsumexp);
   auto moment = [&](const char* name, Tensor (*f)(const Tensor&, const OptAxes&, double, bool)) {
-    def_both(name, [f](const Tensor& x, py::object axis, double correction, bool keepdims) {
-      OptAxes ax = axes_arg(axis);
+    def_both(name, [f, name](const Tensor& x, py::object axis, double correction, bool keepdims) {
+      OptAxes ax = axes_arg(axis, name);
       return nogil(x, [&] { return f(x, ax, correction, keepdims); });
     }, py::arg("axis") = py::none(), py::arg("correction") = 0.0, py::arg("keepdims") = false);
   };
   moment("var", &var);
   moment("std", &tg::std);
   def_both("norm", [](const Tensor& x, double ord, py::object axis, bool keepdims) {
-    OptAxes ax = axes_arg(axis);
+    OptAxes ax = axes_arg(axis, "norm");
     return nogil(x, [&] { return norm(x, ord, ax, keepdims); });
   }, py::arg("ord") = 2.0, py::arg("axis") = py::none(), py::arg("keepdims") = false);
   def_both("argmax", [](const Tensor& x, py::object axis, bool keepdims) {
-    return argmax(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(py::cast<int64_t>(axis)), keepdims);
+    return argmax(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(int_arg(axis, "argmax", "axis")), keepdims);
   }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
   def_both("argmin", [](const Tensor& x, py::object axis, bool keepdims) {
-    return argmin(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(py::cast<int64_t>(axis)), keepdims);
+    return argmin(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(int_arg(axis, "argmin", "axis")), keepdims);
   }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
   def_both("softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return softmax(x, axis); }); },
            py::arg("axis") = -1);
@@ -693,7 +713,7 @@ PYBIND11_MODULE(_C, m) {
   def_both("flatten", [](const Tensor& x, int64_t start, int64_t end) { return flatten(x, start, end); },
            py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   def_both("squeeze", [](const Tensor& x, py::object axis) {
-    return squeeze(x, axis.is_none() ? std::nullopt : axes_arg(axis));
+    return squeeze(x, axis.is_none() ? std::nullopt : axes_arg(axis, "squeeze"));
   }, py::arg("axis") = py::none());
   def_both("unsqueeze", [](const Tensor& x, int64_t axis) { return unsqueeze(x, axis); }, py::arg("axis"));
   def_both("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
