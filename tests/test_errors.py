@@ -472,6 +472,11 @@ def test_set_num_threads_invalid():
         tg.set_num_threads(0)
     with pytest.raises(ValueError, match="set_num_threads"):
         tg.set_num_threads(-1)
+    with pytest.raises(ValueError, match="set_num_threads"):
+        tg.set_num_threads(10 ** 9)  # must not try to start a billion threads
+    for bad in (1.5, "2", None):
+        with pytest.raises(TypeError, match="set_num_threads"):
+            tg.set_num_threads(bad)
     assert tg.get_num_threads() == n
 
 
