@@ -854,9 +854,7 @@ def shape_np(op, xs, kw, args):
         if axis is None:
             return np.squeeze(x)
         axes = norm_axes(axis, nd)
-        for a in axes:
-            if x.shape[a] != 1:
-                raise ValueError("not 1")
+        axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: a non-unit axis is kept
         return np.squeeze(x, axis=axes) if axes else x
     if op == "unsqueeze":
         a = kw["axis"]

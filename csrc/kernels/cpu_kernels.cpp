@@ -58,6 +58,21 @@ void binary_loop(const Loop& L, int64_t b, int64_t e, F f) {
 
 // ---- unary --------------------------------------------------------------------------
 
+// The vectorised sin/cos/tan reduce their argument accurately only for |x| below a
+// bound (vec_math.h); the rare larger arguments are recomputed with libm afterwards.
+template <typename T> constexpr T kTrigExactBound = std::is_same_v<T, float> ? T(5.0e4) : T(1.5e6);
+
+template <typename T, typename Vec, typename Exact>
+void trig_loop(const Loop& L, int64_t b, int64_t e, Vec vec, Exact exact) {
+  unary_loop<T, T>(L, b, e, vec);
+  for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
+    T* out = reinterpret_cast<T*>(p[0]);
+    const T* in = reinterpret_cast<const T*>(p[1]);
+    for (int64_t i = 0; i < n; ++i)
+      if (std::fabs(in[i * s[1]]) > kTrigExactBound<T>) out[i * s[0]] = exact(in[i * s[1]]);
+  });
+}
+
 template <typename T>
 void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
   namespace vm = tg::vecmath;
@@ -72,9 +87,9 @@ void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p)
     case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) { return std::fabs(x); });
     case UnaryOp::Sign:
       return unary_loop<T, T>(L, b, e, [](T x) { return x > 0 ? T(1) : x < 0 ? T(-1) : x == 0 ? T(0) : x; });
-    case UnaryOp::Sin: return unary_loop<T, T>(L, b, e, [](T x) { return vm::sin(x); });
-    case UnaryOp::Cos: return unary_loop<T, T>(L, b, e, [](T x) { return vm::cos(x); });
-    case UnaryOp::Tan: return unary_loop<T, T>(L, b, e, [](T x) { return vm::tan(x); });
+    case UnaryOp::Sin: return trig_loop<T>(L, b, e, [](T x) { return vm::sin(x); }, [](T x) { return std::sin(x); });
+    case UnaryOp::Cos: return trig_loop<T>(L, b, e, [](T x) { return vm::cos(x); }, [](T x) { return std::cos(x); });
+    case UnaryOp::Tan: return trig_loop<T>(L, b, e, [](T x) { return vm::tan(x); }, [](T x) { return std::tan(x); });
     case UnaryOp::Tanh: return unary_loop<T, T>(L, b, e, [](T x) { return vm::tanh(x); });
     case UnaryOp::Sigmoid: return unary_loop<T, T>(L, b, e, [](T x) { return vm::sigmoid(x); });
     case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? T(0) : x; });

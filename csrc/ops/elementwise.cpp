@@ -395,6 +395,9 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   TG_CHECK(lo || hi, ValueError, "clamp: at least one of min and max must be given");
   const double inf = std::numeric_limits<double>::infinity();
   UnaryParams p{lo.value_or(-inf), hi.value_or(inf)};
+  // Non-integral bounds on an integer tensor give a float result, as in PyTorch.
+  const auto integral = [](std::optional<double> v) { return !v || std::isinf(*v) || *v == std::floor(*v); };
+  if (!is_floating(x.dtype()) && !(integral(lo) && integral(hi))) return clamp(cast(x, DType::Float32), lo, hi);
   if (x.dtype() == DType::Int64) {  // keep the bounds inside int64 range
     p.a = std::max(p.a, -9.2e18);
     p.b = std::min(p.b, 9.2e18);
@@ -748,6 +751,10 @@ Tensor compare(BinaryOp op, const Tensor& a, Scalar s) {
 // ---- in place ----------------------------------------------------------------------------
 
 void check_inplace(const Tensor& t, const char* op) {
+  for (int64_t d = 0; d < t.dim() && t.numel() > 0; ++d)
+    if (t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1)
+      throw RuntimeError(str_cat(op, ": cannot write in place into ", describe(t),
+                                 ": several of its elements share one memory location (an expanded view); clone() it first"));
   if (!GradMode::is_enabled()) return;
   if (t.is_leaf() && t.requires_grad())
     throw RuntimeError(str_cat(op, ": a leaf tensor that requires grad (", describe(t),

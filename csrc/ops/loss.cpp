@@ -44,6 +44,11 @@ struct CrossEntropyBackward final : Node {
   GradList apply(GradList& g) override {
     Tensor x = logits.unpack(this), y = labels.unpack(this);
     const int64_t n = x.shape()[0], c = x.shape()[1];
+    // Memory shared with NumPy can change without a version bump: check again before indexing.
+    const int64_t* labels_now = y.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i)
+      TG_CHECK(labels_now[i] >= 0 && labels_now[i] < c, RuntimeError, "CrossEntropyBackward: label ", labels_now[i],
+               " at position ", i, " is out of range for ", c, " classes (the labels were changed after the forward pass)");
     Tensor gi = g[0];  // () for mean/sum, (N,) for none
     if (reduction == Reduction::Mean) gi = div(gi, Scalar::from_double(double(std::max<int64_t>(n, 1))));
     if (GradMode::is_enabled()) {  // create_graph: the composite form, differentiable again

@@ -192,15 +192,18 @@ static Tensor extreme(const Tensor& x, const OptAxes& axes, bool keepdims, bool 
 Tensor amax(const Tensor& x, const OptAxes& axes, bool keepdims) { return extreme(x, axes, keepdims, true); }
 Tensor amin(const Tensor& x, const OptAxes& axes, bool keepdims) { return extreme(x, axes, keepdims, false); }
 
-Tensor var(const Tensor& x, const OptAxes& axes, double correction, bool keepdims) {
-  TG_CHECK(is_floating(x.dtype()), TypeError, "var: needs a floating tensor, got ", describe(x));
-  auto mask = reduced_mask(x, axes, "var");
+static Tensor variance(const Tensor& x, const OptAxes& axes, double correction, bool keepdims, const char* op) {
+  TG_CHECK(is_floating(x.dtype()), TypeError, op, ": needs a floating tensor, got ", describe(x));
+  auto mask = reduced_mask(x, axes, op);
   const double n = double(reduced_count(x, mask));
   Tensor centered = sub(x, mean(x, axes, true));
   return div(sum(square(centered), axes, keepdims), Scalar::from_double(std::max(0.0, n - correction)));
 }
+Tensor var(const Tensor& x, const OptAxes& axes, double correction, bool keepdims) {
+  return variance(x, axes, correction, keepdims, "var");
+}
 Tensor std(const Tensor& x, const OptAxes& axes, double correction, bool keepdims) {
-  return sqrt(var(x, axes, correction, keepdims));
+  return sqrt(variance(x, axes, correction, keepdims, "std"));
 }
 
 // The 2-norm gets its own rule so that its gradient at zero is 0, not 0/0.

@@ -37,7 +37,12 @@ std::string type_name(const py::handle& h) { return py::str(h.get_type().attr("_
 int64_t int_arg(const py::handle& h, const char* op, const char* what) {
   if (PyBool_Check(h.ptr()) || !(PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr()) || is_tensor(h.ptr())))
     throw TypeError(str_cat(op, ": ", what, " must be an int, got ", type_name(h)));
-  return py::cast<int64_t>(h);
+  py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
+  if (!as_int) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
+  if (overflow) throw ValueError(str_cat(op, ": ", what, " is too large"));
+  return v;
 }
 
 double number_arg(const py::handle& h, const char* op, const char* what) {
@@ -86,11 +91,29 @@ std::optional<double> opt_double(const py::object& o, const char* op, const char
   return number_arg(o, op, what);
 }
 
-void set_requires_grad(const Tensor& t, bool on) {
+void set_requires_grad(const Tensor& t, bool on, const char* op) {
   if (!on) return;
-  TG_CHECK(is_floating(t.dtype()), RuntimeError, "only floating point tensors can require gradients (got ",
+  TG_CHECK(is_floating(t.dtype()), RuntimeError, op, ": only floating point tensors can require gradients (got ",
            describe(t), ")");
   t.impl()->requires_grad = true;
+}
+
+// Errors leaving a bound function name it (rethrow_named, py_tensor.cpp).
+template <typename F, typename Ret, typename... Args>
+auto named_impl(const char* name, F f, Ret (F::*)(Args...) const) {
+  return [name, f](Args... args) -> Ret {
+    try {
+      return f(std::forward<Args>(args)...);
+    } catch (...) {
+      rethrow_named(name);
+    }
+  };
+}
+template <typename F>
+auto named(const char* name, F f) { return named_impl(name, f, &F::operator()); }
+template <typename Ret, typename... Args>
+auto named(const char* name, Ret (*f)(Args...)) {
+  return named(name, [f](Args... args) -> Ret { return f(std::forward<Args>(args)...); });
 }
 
 template <typename F>
@@ -449,6 +472,14 @@ Tensor from_numpy(const py::object& arr) {
     throw TypeError(str_cat("from_numpy: unsupported dtype (buffer format '", f,
                             "'); supported: float32, float64, int64, bool"));
   }
+  bool aligned = reinterpret_cast<uintptr_t>(view->buf) % uintptr_t(view->itemsize) == 0;
+  for (int i = 0; i < view->ndim; ++i) aligned = aligned && view->strides[i] % view->itemsize == 0;
+  if (!aligned) {
+    PyBuffer_Release(view);
+    delete view;
+    throw ValueError("from_numpy: the array's data or strides are not aligned to its element size, so it cannot be "
+                     "shared; use tg.tensor(array) to copy it");
+  }
   Shape shape, strides;
   int64_t min_off = 0, max_off = 0;
   bool empty = false;
@@ -501,22 +532,25 @@ PYBIND11_MODULE(_C, m) {
 
   // Bind f as tapegrad._C.name and as the method Tensor.name.
   auto def_both = [&](const char* name, auto f, auto... extra) {
-    if constexpr (sizeof...(extra) > 0) m.def(name, f, py::arg("input"), extra...);
-    else m.def(name, f);
+    auto g = named(name, f);
+    if constexpr (sizeof...(extra) > 0) m.def(name, g, py::arg("input"), extra...);
+    else m.def(name, g);
     py::object prev = py::getattr(cls, name, py::none());
-    cls.attr(name) = py::cpp_function(f, py::name(name), py::is_method(cls), py::sibling(prev), extra...);
+    cls.attr(name) = py::cpp_function(g, py::name(name), py::is_method(cls), py::sibling(prev), extra...);
   };
   auto def_method = [&](const char* name, auto f, auto... extra) {
     py::object prev = py::getattr(cls, name, py::none());
-    cls.attr(name) = py::cpp_function(f, py::name(name), py::is_method(cls), py::sibling(prev), extra...);
+    cls.attr(name) = py::cpp_function(named(name, f), py::name(name), py::is_method(cls), py::sibling(prev), extra...);
   };
+  // Module functions: the same naming of errors.
+  auto def_fn = [&](const char* name, auto f, auto... extra) { m.def(name, named(name, f), extra...); };
 
   m.def("_register_dtypes", [](py::object f32, py::object f64, py::object i64, py::object b, py::object conv) {
     register_dtypes(f32.ptr(), f64.ptr(), i64.ptr(), b.ptr(), conv.ptr());
   });
 
   // ---- creation ----
-  m.def("tensor", [](py::object data, py::object dtype, bool requires_grad) {
+  def_fn("tensor", [](py::object data, py::object dtype, bool requires_grad) {
     Tensor t = tensor_from_python(data.ptr(), dtype.is_none() ? nullptr : dtype.ptr());
     if (requires_grad) {
       TG_CHECK(is_floating(t.dtype()), RuntimeError, "tensor: only floating point tensors can require gradients (got ",
@@ -525,8 +559,8 @@ PYBIND11_MODULE(_C, m) {
     }
     return t;
   }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("from_numpy", &from_numpy, py::arg("array"));
-  m.def("from_dlpack", &from_dlpack, py::arg("obj"));
+  def_fn("from_numpy", &from_numpy, py::arg("array"));
+  def_fn("from_dlpack", &from_dlpack, py::arg("obj"));
   def_method("__dlpack__", [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
                               py::object copy) {
     if (!dl_device.is_none()) {
@@ -541,9 +575,9 @@ PYBIND11_MODULE(_C, m) {
   def_method("__dlpack_device__", [](const Tensor&) { return py::make_tuple(kDLCPU, 0); });
 
   auto factory = [&](const char* name, Tensor (*f)(const Shape&, DType)) {
-    m.def(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
+    def_fn(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
       Tensor t = f(varargs_shape(shape, name), dtype_arg(dtype, DType::Float32));
-      set_requires_grad(t, requires_grad);
+      set_requires_grad(t, requires_grad, name);
       return t;
     }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   };
@@ -552,36 +586,36 @@ PYBIND11_MODULE(_C, m) {
   factory("empty", &empty);
   factory("rand", &rand);
   factory("randn", &randn);
-  m.def("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
+  def_fn("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
     DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
     Scalar v = PyBool_Check(value.ptr()) ? Scalar::from_bool(value.ptr() == Py_True)
                : PyLong_Check(value.ptr()) ? Scalar::from_int(py::cast<int64_t>(value))
                                            : Scalar::from_double(py::cast<double>(value));
     Tensor t = full(checked_size(shape, "full"), v, dtype_arg(dtype, fallback));
-    set_requires_grad(t, requires_grad);
+    set_requires_grad(t, requires_grad, "full");
     return t;
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
+  def_fn("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
     py::object start = b.is_none() ? py::int_(0) : a, stop = b.is_none() ? a : b;
     const bool all_int = PyLong_Check(start.ptr()) && PyLong_Check(stop.ptr()) && PyLong_Check(step.ptr());
     Tensor t = arange(py::cast<double>(start), py::cast<double>(stop), py::cast<double>(step),
                       dtype_arg(dtype, all_int ? DType::Int64 : DType::Float32));
-    set_requires_grad(t, requires_grad);
+    set_requires_grad(t, requires_grad, "arange");
     return t;
   }, py::arg("start"), py::arg("stop") = py::none(), py::arg("step") = 1, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
-  m.def("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
+  def_fn("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
     Tensor t = linspace(start, stop, num, dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad);
+    set_requires_grad(t, requires_grad, "linspace");
     return t;
   }, py::arg("start"), py::arg("stop"), py::arg("num") = 50, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
-  m.def("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
+  def_fn("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
     Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad);
+    set_requires_grad(t, requires_grad, "eye");
     return t;
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
+  def_fn("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
   m.def("set_num_threads", [](py::object n) {
     if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
       throw TypeError(str_cat("set_num_threads: expected an int, got ", std::string(py::str(n.get_type().attr("__name__")))));
@@ -631,7 +665,7 @@ PYBIND11_MODULE(_C, m) {
   def_both("matmul", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return matmul(a, b); }); });
   def_both("maximum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return maximum(a, b); }); });
   def_both("minimum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return minimum(a, b); }); });
-  m.def("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
+  def_fn("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
   def_both("clamp", [](const Tensor& x, py::object lo, py::object hi) {
     std::optional<double> l = opt_double(lo, "clamp", "min"), h = opt_double(hi, "clamp", "max");
     return nogil(x, [&] { return clamp(x, l, h); });
@@ -708,7 +742,7 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- shape ----
   def_method("reshape", [](const Tensor& x, py::args shape) { return reshape(x, varargs_shape(shape, "reshape")); });
-  m.def("reshape", [](const Tensor& x, py::object shape) { return reshape(x, shape_arg(shape, "reshape")); });
+  def_fn("reshape", [](const Tensor& x, py::object shape) { return reshape(x, shape_arg(shape, "reshape")); });
   def_method("view", [](const Tensor& x, py::args shape) { return view(x, varargs_shape(shape, "view")); });
   def_both("flatten", [](const Tensor& x, int64_t start, int64_t end) { return flatten(x, start, end); },
            py::arg("start_dim") = 0, py::arg("end_dim") = -1);
@@ -722,14 +756,14 @@ PYBIND11_MODULE(_C, m) {
     Shape s = varargs_shape(dims, "permute");
     return permute(x, Axes(s.begin(), s.end()));
   });
-  m.def("permute", [](const Tensor& x, py::object dims) {
+  def_fn("permute", [](const Tensor& x, py::object dims) {
     Shape s = shape_arg(dims, "permute");
     return permute(x, Axes(s.begin(), s.end()));
   });
   def_method("expand", [](const Tensor& x, py::args shape) { return expand(x, varargs_shape(shape, "expand")); });
   def_both("broadcast_to", [](const Tensor& x, py::object shape) { return broadcast_to(x, shape_arg(shape, "broadcast_to")); });
-  m.def("concat", [](py::object xs, int64_t axis) { return concat(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
-  m.def("stack", [](py::object xs, int64_t axis) { return stack(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
+  def_fn("concat", [](py::object xs, int64_t axis) { return concat(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
+  def_fn("stack", [](py::object xs, int64_t axis) { return stack(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
   def_both("split", [](const Tensor& x, py::object sections, int64_t axis) {
     const int64_t d = normalize_axis(axis, x.dim(), "split");
     std::vector<int64_t> sizes;
@@ -759,7 +793,7 @@ PYBIND11_MODULE(_C, m) {
       py::cpp_function(&get_grad), py::cpp_function(&set_grad));
   def_method("backward", &backward, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(),
              py::arg("create_graph") = false, py::arg("inputs") = py::none());
-  m.def("grad", &grad, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(),
+  def_fn("grad", &grad, py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs") = py::none(),
         py::arg("retain_graph") = py::none(), py::arg("create_graph") = false, py::arg("allow_unused") = false);
   def_method("requires_grad_", [](py::object self, bool on) {
     self.attr("requires_grad") = on;

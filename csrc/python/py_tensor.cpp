@@ -36,6 +36,39 @@ void set_python_error() {
     PyErr_SetString(PyExc_RuntimeError, "tapegrad: unknown C++ exception");
   }
 }
+// ---- errors name the function they come from ----------------------------------------------
+// Any exception leaving a bound function whose message does not already name it gets
+// the name in front, so `tg.sum(x, axis="a")` says "sum: ..." rather than a bare cast error.
+[[noreturn]] void rethrow_named(const char* name) {
+  namespace py = pybind11;
+  auto named = [name](const std::string& msg) {
+    return msg.rfind(name, 0) == 0 || msg.find(std::string(name) + ":") != std::string::npos
+               ? msg : str_cat(name, ": ", msg);
+  };
+  try {
+    throw;
+  } catch (py::error_already_set& e) {
+    if (e.matches(PyExc_TypeError) || e.matches(PyExc_ValueError) || e.matches(PyExc_IndexError) ||
+        e.matches(PyExc_RuntimeError)) {
+      PyObject* type = e.type().ptr();
+      std::string msg = named(py::str(e.value()));
+      PyErr_SetString(type, msg.c_str());
+      throw py::error_already_set();
+    }
+    throw;
+  } catch (const py::cast_error& e) {
+    throw TypeError(named(str_cat("invalid argument (", e.what(), ")")));
+  } catch (const TypeError& e) {
+    throw TypeError(named(e.what()));
+  } catch (const ValueError& e) {
+    throw ValueError(named(e.what()));
+  } catch (const IndexError& e) {
+    throw IndexError(named(e.what()));
+  } catch (const RuntimeError& e) {
+    throw RuntimeError(named(e.what()));
+  }
+}
+
 #define TG_TRY try {
 #define TG_CATCH(ret) } catch (...) { set_python_error(); return ret; }
 
@@ -319,7 +352,12 @@ static PyObject* nb_arith(PyObject* a, PyObject* b) {
   Scalar s;
   if (op != Arith::MatMul && as_scalar(other, s)) return wrap(arith_ts(op, t, s, !a_is_t));
   if (is_array_like(other)) {
-    Tensor o = tensor_from_python(other, nullptr);
+    Tensor o;
+    try {
+      o = tensor_from_python(other, nullptr);
+    } catch (const TypeError&) {
+      Py_RETURN_NOTIMPLEMENTED;  // Python's TypeError then names the operator and both types
+    }
     return wrap(a_is_t ? arith_tt(op, t, o) : arith_tt(op, o, t));
   }
   Py_RETURN_NOTIMPLEMENTED;
@@ -411,7 +449,15 @@ static PyObject* tensor_richcompare(PyObject* a, PyObject* b, int cmp) {
   Scalar s;
   if (is_tensor(b)) return wrap(compare(op, t, unwrap(b)));
   if (as_scalar(b, s)) return wrap(compare(op, t, s));
-  if (is_array_like(b)) return wrap(compare(op, t, tensor_from_python(b, nullptr)));
+  if (is_array_like(b)) {
+    Tensor o;
+    try {
+      o = tensor_from_python(b, nullptr);
+    } catch (const TypeError&) {
+      Py_RETURN_NOTIMPLEMENTED;
+    }
+    return wrap(compare(op, t, o));
+  }
   Py_RETURN_NOTIMPLEMENTED;
   TG_CATCH(nullptr)
 }
@@ -464,7 +510,9 @@ static BasicIndex parse_basic(const Tensor& x, PyObject* key) {
       int64_t v;
       if (is_tensor(it)) v = int64_t(unwrap(it).item_double());
       else {
-        v = PyLong_AsLongLong(it);
+        int overflow = 0;
+        v = PyLong_AsLongLongAndOverflow(it, &overflow);
+        if (overflow) throw IndexError(str_cat("index: an index of ", describe(x), " is out of range (too large)"));
         if (v == -1 && PyErr_Occurred()) throw pybind11::error_already_set();
       }
       const int64_t size = x.shape()[size_t(dim)];
@@ -504,16 +552,21 @@ static std::pair<Tensor, Shape> advanced_positions(const Tensor& x, PyObject* ke
 }
 
 static PyObject* tensor_getitem(PyObject* self, PyObject* key) {
-  TG_TRY
+  try {
+    try {
   const Tensor& x = unwrap(self);
   if (key_is_basic(key)) return wrap(basic_index(x, parse_basic(x, key)));
   auto [flat, shape] = advanced_positions(x, key);
   return wrap(take(x, flat, shape));
+    } catch (...) {
+      rethrow_named("index");
+    }
   TG_CATCH(nullptr)
 }
 
 static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
-  TG_TRY
+  try {
+    try {
   if (!value) throw TypeError("Tensor does not support item deletion");
   Tensor& x = reinterpret_cast<PyTensor*>(self)->tensor;
   check_inplace(x, "__setitem__");
@@ -535,6 +588,9 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   if (scalar) v = full(Shape{}, s, x.dtype());
   index_put_flat_(x, flat, reshape(expand(v, shape), Shape{flat.numel()}));
   return 0;
+    } catch (...) {
+      rethrow_named("__setitem__");
+    }
   TG_CATCH(-1)
 }
 

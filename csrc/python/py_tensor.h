@@ -45,6 +45,9 @@ constexpr int64_t kReleaseGilNumel = 1 << 15;
 
 // Set the Python error for the exception being handled (call inside catch (...)).
 void set_python_error();
+// Rethrow the exception being handled with `name` in front of its message, unless the
+// message already names it.
+[[noreturn]] void rethrow_named(const char* name);
 
 }  // namespace tg::python
 
@@ -55,7 +58,12 @@ struct type_caster<tg::Tensor> {
   bool load(handle src, bool convert) {
     if (tg::python::is_tensor(src.ptr())) { value = tg::python::unwrap(src.ptr()); return true; }
     if (!convert || src.is_none()) return false;
-    value = tg::python::tensor_from_python(src.ptr(), nullptr);  // numbers, lists, arrays
+    try {
+      value = tg::python::tensor_from_python(src.ptr(), nullptr);  // numbers, lists, arrays
+    } catch (...) {  // pybind11 then reports "incompatible function arguments" for the op
+      PyErr_Clear();
+      return false;
+    }
     return true;
   }
   static handle cast(const tg::Tensor& t, return_value_policy, handle) { return tg::python::wrap(t); }

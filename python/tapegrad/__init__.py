@@ -26,24 +26,30 @@ manual_seed = _C.manual_seed
 set_num_threads, get_num_threads = _C.set_num_threads, _C.get_num_threads
 
 
+def _like(name, factory, t, dtype, requires_grad, *args):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+    return factory(t.shape, *args, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
 def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return _like("zeros_like", zeros, t, dtype, requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return _like("ones_like", ones, t, dtype, requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return _like("full_like", full, t, dtype, requires_grad, fill_value)
 
 
 def randn_like(t, dtype=None, requires_grad=False):
-    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return _like("randn_like", randn, t, dtype, requires_grad)
 
 
 def rand_like(t, dtype=None, requires_grad=False):
-    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return _like("rand_like", rand, t, dtype, requires_grad)
 
 
 # ---- ops (all bound in C++) ----

@@ -89,3 +89,8 @@ def clip_by_value(t, clip_value_min, clip_value_max):
                          f"broadcast to t's shape {tuple(t.shape)} without changing it")
     t_min = _C.where(t > hi, hi, t)
     return _C.where(t_min < lo, lo, t_min)
+
+
+from ._errors import name_public_functions  # noqa: E402
+
+name_public_functions(globals(), ['global_norm', 'clip_by_global_norm', 'clip_by_norm', 'clip_by_value'])

@@ -92,6 +92,9 @@ def _pack(structure, flat_iter):
     return next(flat_iter)
 
 
+from ._errors import names_errors  # noqa: E402
+
+
 class GradientTape:
     """Records the ops run inside its block that involve watched tensors.
 
@@ -113,6 +116,7 @@ class GradientTape:
         self._tape.pop()
         return False
 
+    @names_errors("watch")
     def watch(self, tensor):
         """Watch a tensor, or every tensor in a nested list/tuple/dict."""
         for t in _flatten(tensor, []):
@@ -141,6 +145,7 @@ class GradientTape:
         """The tensors this tape watches, in the order they were first watched."""
         return tuple(self._tape.watched())
 
+    @names_errors("gradient")
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradient of target (or of the sum of a list of targets) w.r.t. sources.
 
@@ -189,6 +194,7 @@ class GradientTape:
             out.append(g)
         return out
 
+    @names_errors("jacobian")
     def jacobian(self, target, source, unconnected_gradients="none"):
         """d target / d source, shaped target.shape + source.shape (one backward per
         target element)."""
@@ -213,6 +219,7 @@ class GradientTape:
             return _C.zeros(tuple(target.shape) + tuple(source.shape), dtype=source.dtype)
         return _C.stack(rows, 0).reshape(tuple(target.shape) + tuple(source.shape))
 
+    @names_errors("batch_jacobian")
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
         """Per-example Jacobians: target (B, ...) and source (B, ...) give
         (B,) + target.shape[1:] + source.shape[1:], assuming example b of target

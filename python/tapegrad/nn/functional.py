@@ -191,3 +191,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+from .._errors import name_public_functions  # noqa: E402
+
+name_public_functions(globals(), ['relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', 'softmax', 'log_softmax', 'linear', 'dropout', 'layer_norm', 'embedding', 'mse_loss', 'cross_entropy', 'binary_cross_entropy_with_logits'])

@@ -83,3 +83,8 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         for p in _as_list(parameters):
             if p.grad is not None:
                 p.grad.clamp_(-clip_value, clip_value)
+
+
+from .._errors import name_public_functions  # noqa: E402
+
+name_public_functions(globals(), ['get_total_norm', 'clip_grads_with_norm_', 'clip_grad_norm_', 'clip_grad_value_'])

@@ -41,6 +41,13 @@ required = _RequiredParameter()
 class Optimizer:
     """Base class of the optimizers. Subclasses pass their hyper-parameter defaults."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            from .._errors import names_errors
+
+            cls.__init__ = names_errors(cls.__name__)(cls.__dict__["__init__"])
+
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.state = _State()
