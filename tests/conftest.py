@@ -80,26 +80,16 @@ def T(data, **kwargs):
 
 
 def run_python(code, timeout=60):
-    """Run `code` in a fresh interpreter with tapegrad importable; return CompletedProcess.
-    Used where a misuse might crash the interpreter (segfault/abort)."""
+    """Run `code` in a fresh interpreter that imports the same tapegrad as this test
+    process (the installed package, or the source tree in development); return the
+    CompletedProcess. Used where a misuse might crash the interpreter (segfault/abort)."""
     import os
 
     env = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(__file__))
-    pkg = os.path.join(os.path.dirname(here), "python")
-    env["PYTHONPATH"] = pkg + os.pathsep + env.get("PYTHONPATH", "")
-    import time
-
-    # The compiled module is a symlink into a build directory that may be relinked while the
-    # suite runs; an ImportError of tapegrad._C in the child then says nothing about the code
-    # under test, so wait for the build and retry (a crash or a real failure is never retried).
-    for attempt in range(30):
-        r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                           timeout=timeout, env=env)
-        if r.returncode == 0 or "from . import _C" not in r.stderr or "ImportError" not in r.stderr:
-            return r
-        time.sleep(5)
-    return r
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(tg.__file__)))
+    env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def assert_clean_subprocess(code, timeout=60):
