@@ -115,19 +115,7 @@ class Optimizer:
     # ------------------------------------------------------------------ grads
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of all the parameters: to None (default) or to zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if g.grad_fn is not None:
-                        g = g.detach()
-                        p.grad = g
-                    with no_grad():
-                        g.zero_()
+        zero_grads(self._all_params(), set_to_none)
 
     # ------------------------------------------------------------------ steps
     def step(self, closure=None):
@@ -366,6 +354,23 @@ def _prepare_grad(p, g):
 
 def _zeros_like(p):
     return _C.zeros(p.shape, dtype=p.dtype)
+
+
+def zero_grads(params, set_to_none=True):
+    """Reset each parameter's gradient: to None, or to zeros in place (detached first when
+    it carries history, as PyTorch does)."""
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+            continue
+        if g.grad_fn is not None:
+            g = g.detach()
+            p.grad = g
+        with no_grad():
+            g.zero_()
 
 
 def _check(cond, message):
