@@ -16,6 +16,10 @@
 #define TG_STR2(x) #x
 #define TG_STR(x) TG_STR2(x)
 
+// The per-element lambdas must be inlined into their loops for the loops to vectorise;
+// GCC's size heuristics would otherwise leave the larger ones (exp, tanh) as calls.
+#define TG_INLINE_LAMBDA __attribute__((always_inline))
+
 namespace tg::kernels::TG_CPU_CAPABILITY {
 namespace {
 
@@ -78,40 +82,40 @@ void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p)
   namespace vm = tg::vecmath;
   const T a = T(p.a), c = T(p.b);
   switch (op) {
-    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) { return -x; });
-    case UnaryOp::Exp: return unary_loop<T, T>(L, b, e, [](T x) { return vm::exp(x); });
-    case UnaryOp::Log: return unary_loop<T, T>(L, b, e, [](T x) { return vm::log(x); });
-    case UnaryOp::Log1p: return unary_loop<T, T>(L, b, e, [](T x) { return vm::log1p(x); });
-    case UnaryOp::Sqrt: return unary_loop<T, T>(L, b, e, [](T x) { return std::sqrt(x); });
-    case UnaryOp::Rsqrt: return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / std::sqrt(x); });
-    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) { return std::fabs(x); });
+    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return -x; });
+    case UnaryOp::Exp: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::exp(x); });
+    case UnaryOp::Log: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::log(x); });
+    case UnaryOp::Log1p: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::log1p(x); });
+    case UnaryOp::Sqrt: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return std::sqrt(x); });
+    case UnaryOp::Rsqrt: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T(1) / std::sqrt(x); });
+    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return std::fabs(x); });
     case UnaryOp::Sign:
-      return unary_loop<T, T>(L, b, e, [](T x) { return x > 0 ? T(1) : x < 0 ? T(-1) : x == 0 ? T(0) : x; });
-    case UnaryOp::Sin: return trig_loop<T>(L, b, e, [](T x) { return vm::sin(x); }, [](T x) { return std::sin(x); });
-    case UnaryOp::Cos: return trig_loop<T>(L, b, e, [](T x) { return vm::cos(x); }, [](T x) { return std::cos(x); });
-    case UnaryOp::Tan: return trig_loop<T>(L, b, e, [](T x) { return vm::tan(x); }, [](T x) { return std::tan(x); });
-    case UnaryOp::Tanh: return unary_loop<T, T>(L, b, e, [](T x) { return vm::tanh(x); });
-    case UnaryOp::Sigmoid: return unary_loop<T, T>(L, b, e, [](T x) { return vm::sigmoid(x); });
-    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? T(0) : x; });
+      return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x > 0 ? T(1) : x < 0 ? T(-1) : x == 0 ? T(0) : x; });
+    case UnaryOp::Sin: return trig_loop<T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::sin(x); }, [](T x) TG_INLINE_LAMBDA { return std::sin(x); });
+    case UnaryOp::Cos: return trig_loop<T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::cos(x); }, [](T x) TG_INLINE_LAMBDA { return std::cos(x); });
+    case UnaryOp::Tan: return trig_loop<T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::tan(x); }, [](T x) TG_INLINE_LAMBDA { return std::tan(x); });
+    case UnaryOp::Tanh: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::tanh(x); });
+    case UnaryOp::Sigmoid: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return vm::sigmoid(x); });
+    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? T(0) : x; });
     case UnaryOp::Gelu:
-      return unary_loop<T, T>(L, b, e, [](T x) { return T(0.5) * x * (T(1) + vm::erf(x * T(M_SQRT1_2))); });
+      return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T(0.5) * x * (T(1) + vm::erf(x * T(M_SQRT1_2))); });
     case UnaryOp::Softplus:  // PyTorch's threshold: above 20 softplus(x) == x in float
-      return unary_loop<T, T>(L, b, e, [](T x) { return x > T(20) ? x : vm::log1p(vm::exp(x)); });
-    case UnaryOp::Reciprocal: return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / x; });
-    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
-    case UnaryOp::LeakyRelu: return unary_loop<T, T>(L, b, e, [a](T x) { return x > 0 ? x : a * x; });
+      return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x > T(20) ? x : vm::log1p(vm::exp(x)); });
+    case UnaryOp::Reciprocal: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T(1) / x; });
+    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
+    case UnaryOp::LeakyRelu: return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return x > 0 ? x : a * x; });
     case UnaryOp::Clamp:  // NaN passes through, as in PyTorch
-      return unary_loop<T, T>(L, b, e, [a, c](T x) { return x < a ? a : (x > c ? c : x); });
+      return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { return x < a ? a : (x > c ? c : x); });
     case UnaryOp::PowScalar:
-      if (p.a == 2) return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
-      if (p.a == 3) return unary_loop<T, T>(L, b, e, [](T x) { return x * x * x; });
-      if (p.a == 0.5) return unary_loop<T, T>(L, b, e, [](T x) { return std::sqrt(x); });
-      if (p.a == -1) return unary_loop<T, T>(L, b, e, [](T x) { return T(1) / x; });
-      return unary_loop<T, T>(L, b, e, [a](T x) { return std::pow(x, a); });
-    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T x) { return x != x; });
-    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T x) { return std::fabs(x) == std::numeric_limits<T>::infinity(); });
-    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T x) { return x - x == 0; });
-    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) { return x == 0; });
+      if (p.a == 2) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
+      if (p.a == 3) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x * x; });
+      if (p.a == 0.5) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return std::sqrt(x); });
+      if (p.a == -1) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T(1) / x; });
+      return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return std::pow(x, a); });
+    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x != x; });
+    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return std::fabs(x) == std::numeric_limits<T>::infinity(); });
+    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x - x == 0; });
+    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x == 0; });
     default: break;
   }
 }
@@ -127,28 +131,28 @@ void unary_int(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
   using T = int64_t;
   const T a = T(p.a), c = T(p.b);
   switch (op) {
-    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) { return -x; });
-    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? -x : x; });
-    case UnaryOp::Sign: return unary_loop<T, T>(L, b, e, [](T x) { return T((x > 0) - (x < 0)); });
-    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) { return x * x; });
-    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) { return x < 0 ? T(0) : x; });
-    case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) { return x < a ? a : (x > c ? c : x); });
-    case UnaryOp::PowScalar: return unary_loop<T, T>(L, b, e, [a](T x) { return int_pow(x, a); });
-    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T) { return false; });
-    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T) { return false; });
-    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T) { return true; });
-    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) { return x == 0; });
+    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return -x; });
+    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? -x : x; });
+    case UnaryOp::Sign: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T((x > 0) - (x < 0)); });
+    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
+    case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? T(0) : x; });
+    case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { return x < a ? a : (x > c ? c : x); });
+    case UnaryOp::PowScalar: return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return int_pow(x, a); });
+    case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T) TG_INLINE_LAMBDA { return false; });
+    case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T) TG_INLINE_LAMBDA { return false; });
+    case UnaryOp::IsFinite: return unary_loop<bool, T>(L, b, e, [](T) TG_INLINE_LAMBDA { return true; });
+    case UnaryOp::LogicalNot: return unary_loop<bool, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x == 0; });
     default: break;
   }
 }
 
 void unary_bool(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams) {
   switch (op) {
-    case UnaryOp::LogicalNot: return unary_loop<bool, bool>(L, b, e, [](bool x) { return !x; });
-    case UnaryOp::Abs: return unary_loop<bool, bool>(L, b, e, [](bool x) { return x; });
-    case UnaryOp::IsNan: return unary_loop<bool, bool>(L, b, e, [](bool) { return false; });
-    case UnaryOp::IsInf: return unary_loop<bool, bool>(L, b, e, [](bool) { return false; });
-    case UnaryOp::IsFinite: return unary_loop<bool, bool>(L, b, e, [](bool) { return true; });
+    case UnaryOp::LogicalNot: return unary_loop<bool, bool>(L, b, e, [](bool x) TG_INLINE_LAMBDA { return !x; });
+    case UnaryOp::Abs: return unary_loop<bool, bool>(L, b, e, [](bool x) TG_INLINE_LAMBDA { return x; });
+    case UnaryOp::IsNan: return unary_loop<bool, bool>(L, b, e, [](bool) TG_INLINE_LAMBDA { return false; });
+    case UnaryOp::IsInf: return unary_loop<bool, bool>(L, b, e, [](bool) TG_INLINE_LAMBDA { return false; });
+    case UnaryOp::IsFinite: return unary_loop<bool, bool>(L, b, e, [](bool) TG_INLINE_LAMBDA { return true; });
     default: break;
   }
 }
@@ -175,39 +179,39 @@ template <typename T>
 void binary_typed(BinaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
   switch (op) {
     case BinaryOp::Add:
-      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x || y); });
-      else return binary_loop<T, T>(L, b, e, [](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x - y); });
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x || y); });
+      else return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x + y; });
+    case BinaryOp::Sub: return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x - y); });
     case BinaryOp::Mul:
-      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return T(x && y); });
-      else return binary_loop<T, T>(L, b, e, [](T x, T y) { return x * y; });
+      if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x && y); });
+      else return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x * y; });
     case BinaryOp::Div:
-      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return x / y; });
+      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x / y; });
       break;
     case BinaryOp::Pow:
-      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return std::pow(x, y); });
-      else if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) { return int_pow(x, y); });
+      if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return std::pow(x, y); });
+      else if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return int_pow(x, y); });
       break;
     case BinaryOp::Maximum:  // NaN propagates, as in PyTorch
-      return binary_loop<T, T>(L, b, e, [](T x, T y) { return (x != x || x > y) ? x : y; });
+      return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return (x != x || x > y) ? x : y; });
     case BinaryOp::Minimum:
-      return binary_loop<T, T>(L, b, e, [](T x, T y) { return (x != x || x < y) ? x : y; });
-    case BinaryOp::Lt: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x < y; });
-    case BinaryOp::Le: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x <= y; });
-    case BinaryOp::Gt: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x > y; });
-    case BinaryOp::Ge: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x >= y; });
-    case BinaryOp::Eq: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x == y; });
-    case BinaryOp::Ne: return binary_loop<bool, T>(L, b, e, [](T x, T y) { return x != y; });
+      return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return (x != x || x < y) ? x : y; });
+    case BinaryOp::Lt: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x < y; });
+    case BinaryOp::Le: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x <= y; });
+    case BinaryOp::Gt: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x > y; });
+    case BinaryOp::Ge: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x >= y; });
+    case BinaryOp::Eq: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x == y; });
+    case BinaryOp::Ne: return binary_loop<bool, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x != y; });
     default: break;
   }
   if constexpr (is_float_v<T>) {
     const T a = T(p.a);
     switch (op) {
-      case BinaryOp::TanhBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) { return g * (T(1) - y * y); });
-      case BinaryOp::SigmoidBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) { return g * y * (T(1) - y); });
-      case BinaryOp::ReluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) { return x > 0 ? g : T(0); });
-      case BinaryOp::LeakyReluBackward: return binary_loop<T, T>(L, b, e, [a](T g, T x) { return x > 0 ? g : a * g; });
-      case BinaryOp::GeluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) { return gelu_grad(g, x); });
+      case BinaryOp::TanhBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) TG_INLINE_LAMBDA { return g * (T(1) - y * y); });
+      case BinaryOp::SigmoidBackward: return binary_loop<T, T>(L, b, e, [](T g, T y) TG_INLINE_LAMBDA { return g * y * (T(1) - y); });
+      case BinaryOp::ReluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) TG_INLINE_LAMBDA { return x > 0 ? g : T(0); });
+      case BinaryOp::LeakyReluBackward: return binary_loop<T, T>(L, b, e, [a](T g, T x) TG_INLINE_LAMBDA { return x > 0 ? g : a * g; });
+      case BinaryOp::GeluBackward: return binary_loop<T, T>(L, b, e, [](T g, T x) TG_INLINE_LAMBDA { return gelu_grad(g, x); });
       default: break;
     }
   }
@@ -237,8 +241,8 @@ void copy(DType src, DType dst, const Loop& L, int64_t b, int64_t e) {
     using To = decltype(out_tag);
     visit_dtype(src, [&](auto in_tag) {
       using Ti = decltype(in_tag);
-      if constexpr (std::is_same_v<To, bool>) unary_loop<To, Ti>(L, b, e, [](Ti x) { return x != 0; });
-      else unary_loop<To, Ti>(L, b, e, [](Ti x) { return static_cast<To>(x); });
+      if constexpr (std::is_same_v<To, bool>) unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return x != 0; });
+      else unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return static_cast<To>(x); });
     });
   });
 }

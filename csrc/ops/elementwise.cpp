@@ -271,7 +271,9 @@ struct ReluBackward final : UnaryNode {  // PyTorch's convention: derivative 0 a
   GradList apply(GradList& g) override {
     Tensor y = saved.unpack(this);
     if (!GradMode::is_enabled()) return {fused_grad(BinaryOp::ReluBackward, g[0], y)};
-    return {mul(g[0], mask_of(compare(BinaryOp::Gt, y, Scalar::from_double(0)), y.dtype()))};
+    // step(y) as clamp(sign(y), 0): recorded (with a zero derivative), so the result stays
+    // connected to x under create_graph as PyTorch's is.
+    return {mul(g[0], clamp(sign(y), 0.0, std::nullopt))};
   }
 };
 Tensor relu(const Tensor& x) {
@@ -288,8 +290,8 @@ struct LeakyReluBackward final : UnaryNode {
   GradList apply(GradList& g) override {
     Tensor x = saved.unpack(this);
     if (!GradMode::is_enabled()) return {fused_grad(BinaryOp::LeakyReluBackward, g[0], x, param)};
-    Tensor pos = compare(BinaryOp::Gt, x, Scalar::from_double(0));
-    return {where(pos, g[0], mul(g[0], Scalar::from_double(param)))};
+    Tensor step = clamp(sign(x), 0.0, std::nullopt);  // recorded, as in ReluBackward
+    return {mul(g[0], add(mul(step, Scalar::from_double(1 - param)), Scalar::from_double(param)))};
   }
 };
 Tensor leaky_relu(const Tensor& x, double slope) {
@@ -398,6 +400,8 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   // Non-integral bounds on an integer tensor give a float result, as in PyTorch.
   const auto integral = [](std::optional<double> v) { return !v || std::isinf(*v) || *v == std::floor(*v); };
   if (!is_floating(x.dtype()) && !(integral(lo) && integral(hi))) return clamp(cast(x, DType::Float32), lo, hi);
+  if ((lo && std::isnan(*lo)) || (hi && std::isnan(*hi)))  // a NaN bound gives NaN everywhere, as in PyTorch
+    return mul(x, Scalar::from_double(std::numeric_limits<double>::quiet_NaN()));
   if (x.dtype() == DType::Int64) {  // keep the bounds inside int64 range
     p.a = std::max(p.a, -9.2e18);
     p.b = std::min(p.b, 9.2e18);

@@ -657,9 +657,18 @@ static PyObject* unary_method(PyObject* self, PyObject*) {
   TG_CATCH(nullptr)
 }
 template <Tensor (*F)(const Tensor&)>
-static PyObject* unary_function(PyObject*, PyObject* arg) {
+static PyObject* unary_function(PyObject*, PyObject* arg, const char* name) {
   TG_TRY
-  if (is_tensor(arg)) {
+  if (!is_tensor(arg)) {
+    Tensor converted;
+    try {
+      converted = tensor_from_python(arg, nullptr);
+    } catch (...) {
+      rethrow_named(name);
+    }
+    return wrap(F(converted));
+  }
+  {
     const Tensor& t = unwrap(arg);
     Tensor r;
     {
@@ -668,7 +677,6 @@ static PyObject* unary_function(PyObject*, PyObject* arg) {
     }
     return wrap(std::move(r));
   }
-  return wrap(F(tensor_from_python(arg, nullptr)));
   TG_CATCH(nullptr)
 }
 
@@ -679,7 +687,9 @@ static PyObject* unary_function(PyObject*, PyObject* arg) {
 #define TG_METHOD_DEF(name) {#name, (PyCFunction)unary_method<&tg::name>, METH_NOARGS, nullptr},
 static PyMethodDef tensor_methods[] = {TG_UNARY_OPS(TG_METHOD_DEF){nullptr, nullptr, 0, nullptr}};
 #undef TG_METHOD_DEF
-#define TG_FUNCTION_DEF(name) {#name, (PyCFunction)unary_function<&tg::name>, METH_O, nullptr},
+#define TG_FUNCTION_DEF(name)                                                                              \
+  {#name, [](PyObject* self, PyObject* arg) -> PyObject* { return unary_function<&tg::name>(self, arg, #name); }, \
+   METH_O, nullptr},
 static PyMethodDef unary_functions[] = {TG_UNARY_OPS(TG_FUNCTION_DEF){nullptr, nullptr, 0, nullptr}};
 #undef TG_FUNCTION_DEF
 

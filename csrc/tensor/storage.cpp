@@ -1,6 +1,8 @@
 #include "tensor/storage.h"
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <new>
 
 namespace tg {
@@ -41,6 +43,42 @@ void* aligned_block(size_t bytes) {
   return p;
 }
 
+// Large blocks: glibc returns them to the OS on free, so every big result would pay
+// page faults again. Freed blocks wait here (bounded) for the next request of the same
+// rounded size, which is what training loops make.
+class LargeBlockCache {
+ public:
+  static constexpr size_t kGranule = size_t(64) << 10;
+  static constexpr size_t kLimit = size_t(1) << 30;
+  static size_t rounded(size_t bytes) { return (bytes + kGranule - 1) / kGranule * kGranule; }
+
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = free_.find(bytes);
+    if (it == free_.end()) return nullptr;
+    void* p = it->second;
+    free_.erase(it);
+    cached_ -= bytes;
+    return p;
+  }
+  bool give(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (cached_ + bytes > kLimit) return false;
+    free_.emplace(bytes, p);
+    cached_ += bytes;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+LargeBlockCache& large_blocks() {
+  static auto* cache = new LargeBlockCache();  // outlives every Storage (never destroyed)
+  return *cache;
+}
+
 }  // namespace
 
 Ref<Storage> Storage::allocate(size_t nbytes) {
@@ -58,7 +96,9 @@ Ref<Storage> Storage::allocate(size_t nbytes) {
       block = aligned_block(kClassBytes(c));
     }
   } else {
-    block = aligned_block(total);
+    const size_t bytes = LargeBlockCache::rounded(total);
+    block = large_blocks().take(bytes);
+    if (!block) block = aligned_block(bytes);
   }
   Storage* s = new (block) Storage();
   s->data_ = static_cast<char*>(block) + kHeader;
@@ -74,13 +114,17 @@ Ref<Storage> Storage::wrap_external(void* data, size_t nbytes, Deleter deleter, 
   s->nbytes_ = nbytes;
   s->deleter_ = deleter;
   s->deleter_ctx_ = ctx;
+  s->size_class_ = kExternalBlock;
   return Ref<Storage>(s);
 }
 
 void Storage::destroy(Storage* s) noexcept {
   if (s->deleter_) s->deleter_(s->deleter_ctx_);
-  int c = s->size_class_;
+  const int c = s->size_class_;
+  const bool large = c == kLargeBlock;
+  const size_t large_bytes = LargeBlockCache::rounded(kHeader + s->nbytes_);
   s->~Storage();
+  if (large && large_blocks().give(s, large_bytes)) return;
   if (c >= 0 && pool_alive && pool.count[c] < kMaxCachedPerClass) {
     FreeBlock* b = reinterpret_cast<FreeBlock*>(s);
     b->next = pool.head[c];

@@ -21,7 +21,7 @@ class Storage : public RefCounted {
 
   void* data() const noexcept { return data_; }
   size_t nbytes() const noexcept { return nbytes_; }
-  bool is_external() const noexcept { return deleter_ != nullptr; }
+  bool is_external() const noexcept { return size_class_ == kExternalBlock; }
 
   uint32_t version() const noexcept { return version_.load(std::memory_order_relaxed); }
   void bump_version() noexcept { version_.fetch_add(1, std::memory_order_relaxed); }
@@ -37,7 +37,9 @@ class Storage : public RefCounted {
   Deleter deleter_ = nullptr;
   void* deleter_ctx_ = nullptr;
   std::atomic<uint32_t> version_{0};
-  int8_t size_class_ = -1;  // pool class, or -1 for a heap or external block
+  int8_t size_class_ = kLargeBlock;  // small-block pool class, or one of these:
+  static constexpr int8_t kLargeBlock = -1;     // from the large-block cache / the heap
+  static constexpr int8_t kExternalBlock = -2;  // someone else's memory; our header only
 };
 
 inline void release_ref(Storage* s) noexcept {

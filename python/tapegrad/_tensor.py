@@ -4,6 +4,7 @@ Arithmetic, indexing and the ops themselves are bound in C++ (tapegrad._C);
 nothing here runs on the per-op path.
 """
 from . import _C
+from ._errors import names_errors
 from ._dtypes import float32, float64, int64
 
 Tensor = _C.Tensor
@@ -93,7 +94,7 @@ class _HookHandle:
 
 
 Tensor.numpy = _numpy
-Tensor.__array__ = _array
+Tensor.__array__ = names_errors("__array__")(_array)
 Tensor.__array_priority__ = 1000  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
 Tensor.tolist = _tolist
 Tensor.__repr__ = _repr

@@ -9,6 +9,7 @@ import warnings
 from . import _C
 from ._dtypes import as_dtype
 from ._grad_mode import no_grad
+from ._errors import names_errors
 from ._tensor import Tensor
 
 
@@ -56,13 +57,17 @@ class Variable(Tensor):
         return (Variable, (self.numpy().copy(), self.trainable, self.name))
 
 
+@names_errors("constant")
 def constant(value, dtype=None):
     """A tensor that is not watched unless passed to tape.watch (tf.constant)."""
     return _C.tensor(value, dtype=dtype)
 
 
+@names_errors("stop_gradient")
 def stop_gradient(t):
     """The same values with no gradient flowing back (tf.stop_gradient)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"stop_gradient: expected a Tensor, got {type(t).__name__}")
     return t.detach()
 
 
@@ -90,9 +95,6 @@ def _pack(structure, flat_iter):
             return type(structure)(*items)
         return type(structure)(items)
     return next(flat_iter)
-
-
-from ._errors import names_errors  # noqa: E402
 
 
 class GradientTape:
