@@ -105,7 +105,7 @@ void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p)
     case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
     case UnaryOp::LeakyRelu: return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return x > 0 ? x : a * x; });
     case UnaryOp::Clamp:  // NaN passes through, as in PyTorch
-      return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { return x < a ? a : (x > c ? c : x); });
+      return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { const T y = x < a ? a : x; return y > c ? c : y; });
     case UnaryOp::PowScalar:
       if (p.a == 2) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
       if (p.a == 3) return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x * x; });
@@ -136,7 +136,7 @@ void unary_int(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
     case UnaryOp::Sign: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T((x > 0) - (x < 0)); });
     case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
     case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? T(0) : x; });
-    case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { return x < a ? a : (x > c ? c : x); });
+    case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { const T y = x < a ? a : x; return y > c ? c : y; });
     case UnaryOp::PowScalar: return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return int_pow(x, a); });
     case UnaryOp::IsNan: return unary_loop<bool, T>(L, b, e, [](T) TG_INLINE_LAMBDA { return false; });
     case UnaryOp::IsInf: return unary_loop<bool, T>(L, b, e, [](T) TG_INLINE_LAMBDA { return false; });

@@ -8,6 +8,8 @@ namespace tg {
 Tensor empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 
 Tensor full(const Shape& shape, Scalar value, DType dtype) {
+  TG_CHECK(is_floating(dtype) || dtype == DType::Bool || value.kind != Scalar::Float || std::isfinite(value.f),
+           ValueError, "full: cannot convert ", value.f, " to ", dtype_name(dtype));
   Tensor t = Tensor::empty(shape, dtype);
   kernels::fill(t, value);
   return t;

@@ -259,8 +259,7 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   Axes ax{normalize_axis(axis, x.dim(), "softmax")};
   if (x.dim() == 0) return exp(sub(xf, detach(xf)));
   if (x.numel() == 0) return xf;
-  Tensor m = detach(amax(xf, ax, true));
-  m = where(isfinite(m), m, zeros({}, m.dtype()));
+  Tensor m = detach(amax(xf, ax, true));  // an infinite max gives NaN, as in PyTorch
   Tensor e = exp(sub(xf, m));
   return div(e, sum(e, ax, true));
 }

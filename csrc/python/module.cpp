@@ -53,7 +53,10 @@ double number_arg(const py::handle& h, const char* op, const char* what) {
 
 Shape shape_arg(const py::handle& o, const char* op) {
   Shape s;
-  if (PyLong_Check(o.ptr()) || is_tensor(o.ptr())) { s.push_back(int_arg(o, op, "a size")); return s; }
+  if (PyLong_Check(o.ptr()) || is_tensor(o.ptr()) || (PyIndex_Check(o.ptr()) && !PySequence_Check(o.ptr()))) {
+    s.push_back(int_arg(o, op, "a size"));
+    return s;
+  }
   if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()))
     throw TypeError(str_cat(op, ": shape must be an int or a sequence of ints, got ", type_name(o)));
   for (auto item : py::reinterpret_borrow<py::sequence>(o)) {

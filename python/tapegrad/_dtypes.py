@@ -14,8 +14,8 @@ class dtype:
     def __repr__(self):
         return f"tapegrad.{self.name}"
 
-    def __reduce__(self):
-        return (_by_name.__getitem__, (self.name,))
+    def __reduce__(self):  # pickled by name: unpickling gives the same object
+        return "bool_" if self.name == "bool" else self.name
 
 
 float32 = dtype("float32", 4, True)

@@ -93,7 +93,17 @@ class _HookHandle:
         self.remove()
 
 
+def _rebuild(array, requires_grad):
+    return _C.tensor(array, requires_grad=requires_grad)
+
+
+def _reduce(self):
+    """Pickle as a NumPy copy of the data (no graph; checkpoints use tg.save instead)."""
+    return (_rebuild, (_numpy(self).copy(), self.requires_grad))
+
+
 Tensor.numpy = _numpy
+Tensor.__reduce__ = _reduce
 Tensor.__array__ = names_errors("__array__")(_array)
 Tensor.__array_priority__ = 1000  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
 Tensor.tolist = _tolist
