@@ -56,8 +56,8 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
   // 1. Count, for every reachable node, how many reachable edges point at it.
   std::vector<Node*> visited;
   std::vector<Node*> stack;
-  const auto* allowed = opts.restrict_to;
-  auto reachable = [allowed](const Node* m) { return m && (!allowed || allowed->count(m)); };
+  const void* tape = opts.restrict_to_tape;
+  auto reachable = [tape](const Node* m) { return m && (!tape || m->held_by(tape)); };
   for (const Edge& e : roots) {
     Node* n = e.fn.get();
     if (reachable(n) && n->graph_epoch != epoch) {

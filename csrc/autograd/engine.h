@@ -3,7 +3,6 @@
 // on a stack (Kahn's algorithm), gradients wait in each node's input buffer until all
 // producers have arrived, and saved values are freed as each node finishes unless the
 // graph is kept. Nothing recurses, so graph depth is limited only by memory.
-#include <unordered_set>
 #include <vector>
 
 #include "autograd/node.h"
@@ -14,8 +13,8 @@ struct BackwardOptions {
   bool keep_graph = false;
   bool create_graph = false;
   bool accumulate_into_leaves = true;  // backward(): write .grad; grad(): return captures
-  // GradientTape: sweep only through these nodes (the tape's own).
-  const std::unordered_set<const Node*>* restrict_to = nullptr;
+  // GradientTape: sweep only through the nodes this tape holds (Node::held_by).
+  const void* restrict_to_tape = nullptr;
 };
 
 // Runs backward from `roots` seeded with `root_grads`; returns the gradients that

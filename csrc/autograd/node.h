@@ -65,10 +65,15 @@ class Node : public RefCounted {
   uint64_t sequence_nr;
   uint32_t num_outputs = 1;
   bool saved_released = false;
-  // Whether an output requires grad (so backward() may still come), and how many
-  // tapes hold this node: a tape may free saved values only of nodes nobody else needs.
+  // Whether an output requires grad (so backward() may still come), and the tapes that
+  // hold this node (usually 0-2, so a short list beats a hash set on the per-op path):
+  // a tape may free saved values only of nodes nobody else needs.
   bool feeds_autograd = false;
-  uint16_t tape_refs = 0;
+  SmallVec<const void*, 2> tapes;
+  bool held_by(const void* tape) const {
+    for (const void* t : tapes) if (t == tape) return true;
+    return false;
+  }
 
   // Scratch owned by the engine during one backward pass.
   uint64_t graph_epoch = 0;

@@ -42,8 +42,11 @@ Tape::~Tape() {
 }
 
 void Tape::forget_nodes() {
-  for (const Ref<Node>& n : keep_alive_) --n->tape_refs;
-  nodes_.clear();
+  for (const Ref<Node>& n : keep_alive_) {
+    auto& t = n->tapes;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] == this) { t.erase(i); break; }
+  }
   keep_alive_.clear();
 }
 
@@ -73,13 +76,13 @@ bool Tape::on_tape(const Tensor& t) const {
   const TensorImpl* impl = t.impl();
   const Node* fn = impl->grad_fn ? impl->grad_fn.get()
                                  : (impl->autograd ? impl->autograd->grad_accumulator : nullptr);
-  return fn && nodes_.count(fn);
+  return fn && fn->held_by(this);
 }
 
 void Tape::add_node(Node* n) {
-  if (!nodes_.insert(n).second) return;
+  if (n->held_by(this)) return;
+  n->tapes.push_back(this);
   keep_alive_.push_back(Ref<Node>(n));
-  ++n->tape_refs;
 }
 
 void Tape::reset() {
@@ -108,7 +111,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std
     else if (impl->autograd && impl->autograd->grad_accumulator)
       capture.push_back(Edge{Ref<Node>(impl->autograd->grad_accumulator), 0});
     else capture.push_back(Edge{});
-    if (capture.back().fn && !nodes_.count(capture.back().fn.get())) capture.back() = Edge{};
+    if (capture.back().fn && !capture.back().fn->held_by(this)) capture.back() = Edge{};
   }
   std::vector<Tensor> result(sources.size());
   if (!roots.empty()) {
@@ -118,7 +121,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std
     opts.create_graph = tape_stack::any_recording();
     opts.keep_graph = true;  // saved values are freed below, where nobody else needs them
     opts.accumulate_into_leaves = false;
-    opts.restrict_to = &nodes_;
+    opts.restrict_to_tape = this;
     result = run_backward(roots, root_grads, capture, opts);
   }
   if (!persistent_ && !keep_for_more_calls) {
@@ -127,7 +130,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std
     // references (reference counting frees the rest once the user drops the outputs).
     if (!tape_stack::any_recording())
       for (const Ref<Node>& n : keep_alive_)
-        if (n->tape_refs == 1 && !n->feeds_autograd) { n->release_saved(); n->saved_released = true; }
+        if (n->tapes.size() == 1 && !n->feeds_autograd) { n->release_saved(); n->saved_released = true; }
     used_ = true;
     forget_nodes();
   }

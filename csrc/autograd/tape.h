@@ -5,7 +5,6 @@
 // recorded on the tape. Each tape keeps the set of its nodes (and keeps them alive);
 // tape.gradient sweeps only through that set, so ops run outside the block, or for
 // another tape, never contribute.
-#include <unordered_set>
 #include <vector>
 
 #include "autograd/engine.h"
@@ -22,7 +21,7 @@ class Tape {
   void pop();   // leave it
   void watch(const Tensor& t);
   bool on_tape(const Tensor& t) const;
-  bool on_tape_node(const Node* n) const { return nodes_.count(n) != 0; }
+  bool on_tape_node(const Node* n) const { return n->held_by(this); }
   void add_node(Node* n);
   void set_recording(bool on) { recording_ = on; }
   bool recording() const { return recording_ && active_; }
@@ -37,7 +36,6 @@ class Tape {
  private:
   void forget_nodes();
 
-  std::unordered_set<const Node*> nodes_;
   std::vector<Ref<Node>> keep_alive_;
   std::vector<Tensor> watched_;
   bool persistent_;
