@@ -20,8 +20,6 @@ import pytest
 
 import tapegrad as tg
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
 TRAIN = r"""
 import gc, json, os, sys
 import numpy as np

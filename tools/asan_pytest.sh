@@ -42,18 +42,27 @@ find "$STAGE/tapegrad" -name '_C*.so' -exec rm -f {} +
 find "$STAGE/tapegrad" -name '__pycache__' -prune -exec rm -rf {} +
 cp "$SO" "$STAGE/tapegrad/"
 
-# The compiler's own ASan runtime (the one the module was linked against).
+# The compiler's own ASan runtime (the one the module was linked against), preloaded
+# together with libstdc++: python is not linked against libstdc++, and without it ASan
+# cannot find the real __cxa_throw ("CHECK failed: ... real___cxa_throw") and aborts on
+# the first C++ exception.
 LIBASAN=$(${CXX:-g++} -print-file-name=libasan.so)
-if [[ ! -e $LIBASAN ]]; then echo "libasan.so not found (got '$LIBASAN')" >&2; exit 1; fi
+LIBSTDCXX=$(${CXX:-g++} -print-file-name=libstdc++.so)
+for lib in "$LIBASAN" "$LIBSTDCXX"; do
+  if [[ ! -e $lib ]]; then echo "runtime library not found (got '$lib')" >&2; exit 1; fi
+done
+PRELOAD="$LIBASAN $LIBSTDCXX"
 
 export PYTHONPATH="$STAGE${PYTHONPATH:+:$PYTHONPATH}"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1:strict_init_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# allocator_may_return_null: a huge request (tests of tg.zeros(2**40)) is a bad_alloc,
+# hence a MemoryError, as without ASan, not an "allocation-size-too-big" abort.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1:strict_init_order=1:allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export PYTHONMALLOC=malloc   # let ASan see CPython's allocations too (use-after-free on objects)
 export PYTHONFAULTHANDLER=1
 
 # The module under test must be the instrumented copy, not the source tree's or an installed one.
-LD_PRELOAD="$LIBASAN" "$PY" - "$STAGE" <<'PYEOF'
+LD_PRELOAD="$PRELOAD" "$PY" - "$STAGE" <<'PYEOF'
 import os, sys
 import tapegrad
 stage = sys.argv[1]
@@ -65,7 +74,7 @@ PYEOF
 echo "=== [asan_pytest] pytest ${CORE_TESTS[*]} $*"
 t0=$SECONDS
 rc=0
-LD_PRELOAD="$LIBASAN" "$PY" -m pytest -x -q -p no:cacheprovider "${CORE_TESTS[@]}" "$@" || rc=$?
+LD_PRELOAD="$PRELOAD" "$PY" -m pytest -x -q -p no:cacheprovider "${CORE_TESTS[@]}" "$@" || rc=$?
 echo "=== [asan_pytest] pytest exit $rc after $((SECONDS - t0))s (total $((SECONDS - start))s)"
 if ((rc < 0 || rc > 128)); then echo "=== [asan_pytest] interpreter killed by a signal: see the sanitizer report above" >&2; fi
 exit $rc
