@@ -120,10 +120,15 @@ void unary_float(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p)
   }
 }
 
+// int64 arithmetic wraps like NumPy's instead of overflowing (undefined behaviour in C++).
+inline int64_t wrap_mul(int64_t a, int64_t b) { return int64_t(uint64_t(a) * uint64_t(b)); }
+inline int64_t wrap_add(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
+inline int64_t wrap_sub(int64_t a, int64_t b) { return int64_t(uint64_t(a) - uint64_t(b)); }
+
 int64_t int_pow(int64_t base, int64_t exp) {
   if (exp < 0) return base == 1 ? 1 : base == -1 ? (exp % 2 ? -1 : 1) : 0;
   int64_t r = 1;
-  while (exp) { if (exp & 1) r *= base; base *= base; exp >>= 1; }
+  while (exp) { if (exp & 1) r = wrap_mul(r, base); base = wrap_mul(base, base); exp >>= 1; }
   return r;
 }
 
@@ -131,10 +136,10 @@ void unary_int(UnaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams p) {
   using T = int64_t;
   const T a = T(p.a), c = T(p.b);
   switch (op) {
-    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return -x; });
-    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? -x : x; });
+    case UnaryOp::Neg: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return wrap_sub(0, x); });
+    case UnaryOp::Abs: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? wrap_sub(0, x) : x; });
     case UnaryOp::Sign: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return T((x > 0) - (x < 0)); });
-    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x * x; });
+    case UnaryOp::Square: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return wrap_mul(x, x); });
     case UnaryOp::Relu: return unary_loop<T, T>(L, b, e, [](T x) TG_INLINE_LAMBDA { return x < 0 ? T(0) : x; });
     case UnaryOp::Clamp: return unary_loop<T, T>(L, b, e, [a, c](T x) TG_INLINE_LAMBDA { const T y = x < a ? a : x; return y > c ? c : y; });
     case UnaryOp::PowScalar: return unary_loop<T, T>(L, b, e, [a](T x) TG_INLINE_LAMBDA { return int_pow(x, a); });
@@ -180,10 +185,14 @@ void binary_typed(BinaryOp op, const Loop& L, int64_t b, int64_t e, UnaryParams 
   switch (op) {
     case BinaryOp::Add:
       if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x || y); });
+      else if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return wrap_add(x, y); });
       else return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x + y; });
-    case BinaryOp::Sub: return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x - y); });
+    case BinaryOp::Sub:
+      if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return wrap_sub(x, y); });
+      else return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x - y); });
     case BinaryOp::Mul:
       if constexpr (std::is_same_v<T, bool>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return T(x && y); });
+      else if constexpr (std::is_same_v<T, int64_t>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return wrap_mul(x, y); });
       else return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x * y; });
     case BinaryOp::Div:
       if constexpr (is_float_v<T>) return binary_loop<T, T>(L, b, e, [](T x, T y) TG_INLINE_LAMBDA { return x / y; });
@@ -263,8 +272,13 @@ struct Combine {
     }
   }
   static T apply(T acc, T x) {
-    if constexpr (Op == ReduceOp::Sum) return acc + x;
-    else if constexpr (Op == ReduceOp::Prod) return acc * x;
+    if constexpr (Op == ReduceOp::Sum) {
+      if constexpr (std::is_same_v<T, int64_t>) return wrap_add(acc, x);
+      else return acc + x;
+    } else if constexpr (Op == ReduceOp::Prod) {
+      if constexpr (std::is_same_v<T, int64_t>) return wrap_mul(acc, x);
+      else return acc * x;
+    }
     else if constexpr (Op == ReduceOp::Max) return (x != x || x > acc) ? x : acc;
     else return (x != x || x < acc) ? x : acc;
   }

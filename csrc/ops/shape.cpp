@@ -48,6 +48,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const T
       infer = int64_t(i);
     } else {
       TG_CHECK(s[i] >= 0, ValueError, op, ": invalid size ", s[i], " in ", shape_str(requested));
+      TG_CHECK(s[i] == 0 || known <= (int64_t(1) << 62) / s[i], ValueError, op, ": shape ", shape_str(requested),
+               " has too many elements");
       known *= s[i];
     }
   }
