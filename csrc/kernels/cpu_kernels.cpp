@@ -284,12 +284,13 @@ struct Combine {
   }
 };
 
-// A contiguous row reduced with 16 independent accumulators (vector lanes); sums are
-// taken block by block so float32 rounding error stays small on long rows.
+// A contiguous row reduced with independent accumulators: four 512-bit registers' worth,
+// so the adds of successive vectors do not wait on each other; sums are taken block by
+// block so float32 rounding error stays small on long rows.
 template <typename T, ReduceOp Op>
 T reduce_row(const T* x, int64_t n) {
   using C = Combine<T, Op>;
-  constexpr int W = 16;
+  constexpr int W = 4 * 64 / int(sizeof(T));
   constexpr int64_t kBlock = 4096;
   T total = C::identity();
   for (int64_t start = 0; start < n; start += kBlock) {

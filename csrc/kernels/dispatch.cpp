@@ -274,43 +274,76 @@ void arg_reduce(bool is_max, const Tensor& in, int64_t axis, const Tensor& out) 
   });
 }
 
+namespace {
+// Each operand is row-major (stride (ld, 1)) or transposed (stride (1, ld)).
+struct BlasOperand {
+  CBLAS_TRANSPOSE trans;
+  int ld;
+  int64_t row_step, col_step;  // element offset of the next row / column
+};
+BlasOperand blas_operand(const Tensor& t) {
+  const int64_t r = t.shape()[0], c = t.shape()[1], s0 = t.strides()[0], s1 = t.strides()[1];
+  if (s1 == 1 || c == 1) {
+    const int ld = int(r == 1 ? std::max<int64_t>(c, 1) : std::max<int64_t>({s0, c, 1}));
+    return {CblasNoTrans, ld, ld, 1};
+  }
+  const int ld = int(c == 1 ? std::max<int64_t>(r, 1) : std::max<int64_t>({s1, r, 1}));
+  return {CblasTrans, ld, 1, ld};
+}
+
+template <typename T>
+void gemm(const BlasOperand& A, const BlasOperand& B, int64_t M, int64_t N, int64_t K, const T* a, const T* b, T* c,
+          int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    scipy_cblas_sgemm(CblasRowMajor, A.trans, B.trans, int(M), int(N), int(K), 1.0f, a, A.ld, b, B.ld, 0.0f, c, int(ldc));
+  else
+    scipy_cblas_dgemm(CblasRowMajor, A.trans, B.trans, int(M), int(N), int(K), 1.0, a, A.ld, b, B.ld, 0.0, c, int(ldc));
+}
+
+// Multiply-adds per task below which a split costs more than it saves.
+constexpr int64_t kGemmGrain = int64_t(1) << 20;
+// Blocks of C rows/columns are multiples of this, so OpenBLAS's micro-kernels stay whole.
+constexpr int64_t kGemmBlock = 32;
+}  // namespace
+
+// OpenBLAS runs single-threaded (set_num_threads): large products are split here, over
+// the same pool as every other kernel, into row (or column) blocks of C, each one
+// sgemm/dgemm. Two pools spinning on two cores would fight each other.
 void matmul_2d(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
   if (M == 0 || N == 0) return;
   if (K == 0) { fill(out, Scalar::from_double(0)); return; }
-  // Each operand is row-major (stride (ld, 1)) or transposed (stride (1, ld)).
-  auto layout = [](const Tensor& t, CBLAS_TRANSPOSE& tr, int& ld) {
-    const int64_t r = t.shape()[0], c = t.shape()[1], s0 = t.strides()[0], s1 = t.strides()[1];
-    if (s1 == 1 || c == 1) { tr = CblasNoTrans; ld = int(std::max<int64_t>({s0, c, 1})); if (r == 1) ld = int(std::max<int64_t>(c, 1)); }
-    else { tr = CblasTrans; ld = int(std::max<int64_t>({s1, r, 1})); if (c == 1) ld = int(std::max<int64_t>(r, 1)); }
-  };
-  CBLAS_TRANSPOSE ta, tb;
-  int lda, ldb;
-  layout(a, ta, lda);
-  layout(b, tb, ldb);
-  const int ldc = int(N);
-  switch (a.dtype()) {
-    case DType::Float32:
-      scipy_cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, a.data<float>(), lda,
-                        b.data<float>(), ldb, 0.0f, out.data<float>(), ldc);
-      break;
-    case DType::Float64:
-      scipy_cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0, a.data<double>(), lda,
-                        b.data<double>(), ldb, 0.0, out.data<double>(), ldc);
-      break;
-    default: {  // int64 (and bool promoted to int64 by the op): a plain triple loop
-      const int64_t* A = a.data<int64_t>();
-      const int64_t* B = b.data<int64_t>();
-      int64_t* C = out.data<int64_t>();
-      const int64_t as0 = a.strides()[0], as1 = a.strides()[1], bs0 = b.strides()[0], bs1 = b.strides()[1];
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) {
-          int64_t acc = 0;
-          for (int64_t k = 0; k < K; ++k) acc += A[i * as0 + k * as1] * B[k * bs0 + j * bs1];
-          C[i * N + j] = acc;
-        }
-    }
+  const BlasOperand A = blas_operand(a), B = blas_operand(b);
+  if (a.dtype() == DType::Float32 || a.dtype() == DType::Float64) {
+    visit_floating(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* pa = a.data<T>();
+      const T* pb = b.data<T>();
+      T* pc = out.data<T>();
+      const bool split_rows = M >= N;
+      const int64_t blocks = ((split_rows ? M : N) + kGemmBlock - 1) / kGemmBlock;
+      const int64_t work_per_block = kGemmBlock * (split_rows ? N : M) * K;
+      const int64_t grain = std::max<int64_t>(1, kGemmGrain / std::max<int64_t>(work_per_block, 1));
+      parallel_for(blocks, grain, [&](int64_t bb, int64_t be) {
+        const int64_t lo = bb * kGemmBlock, hi = std::min((split_rows ? M : N), be * kGemmBlock);
+        if (split_rows) gemm<T>(A, B, hi - lo, N, K, pa + lo * A.row_step, pb, pc + lo * N, N);
+        else gemm<T>(A, B, M, hi - lo, K, pa, pb + lo * B.col_step, pc + lo, N);
+      });
+    });
+    return;
   }
+  // int64 (and bool promoted to int64 by the op): a plain triple loop
+  const int64_t* pa = a.data<int64_t>();
+  const int64_t* pb = b.data<int64_t>();
+  int64_t* pc = out.data<int64_t>();
+  const int64_t as0 = a.strides()[0], as1 = a.strides()[1], bs0 = b.strides()[0], bs1 = b.strides()[1];
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      int64_t acc = 0;
+      for (int64_t k = 0; k < K; ++k)  // wraps like NumPy's int64 instead of overflowing
+        acc = int64_t(uint64_t(acc) + uint64_t(pa[i * as0 + k * as1]) * uint64_t(pb[k * bs0 + j * bs1]));
+      pc[i * N + j] = acc;
+    }
 }
 
 // ---- random -------------------------------------------------------------------------
