@@ -462,7 +462,7 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.05, dest="min_time")
     ap.add_argument("--w7-reps", type=int, default=4, dest="w7_reps")
-    ap.add_argument("--threads", type=int, default=0, help="set_num_threads(n) in either framework (tapegrad's also sets its OpenBLAS); 0 = default")
+    ap.add_argument("--threads", type=int, default=0, help="set_num_threads(n) in either framework (tapegrad's pool also runs its matrix products); 0 = default")
     opts = ap.parse_args()
 
     rss_start = rss_mib()
