@@ -1,16 +1,16 @@
 #include "autograd/tape.h"
 
-#include <algorithm>
-
 namespace tg {
 namespace tape_stack {
 
 thread_local int active_count = 0;
-thread_local std::vector<Tape*> stack;
+// The innermost active tape; each links to the one below it. A plain pointer: a
+// thread_local with a constructor would cost an initialisation check on every op.
+thread_local Tape* top = nullptr;
 
 bool wants(const Tensor& t) {
   bool on = false;
-  for (Tape* tape : stack) {
+  for (Tape* tape = top; tape; tape = tape->below()) {
     if (!tape->recording()) continue;
     if (tape->on_tape(t)) { on = true; continue; }
     if (t.impl()->trainable_variable && tape->watch_accessed() && t.is_leaf()) {
@@ -22,7 +22,7 @@ bool wants(const Tensor& t) {
 }
 
 void note_recorded(Node* n) {
-  for (Tape* tape : stack) {
+  for (Tape* tape = top; tape; tape = tape->below()) {
     if (!tape->recording()) continue;
     for (const Edge& e : n->next_edges)
       if (e.fn && tape->on_tape_node(e.fn.get())) { tape->add_node(n); break; }
@@ -30,7 +30,7 @@ void note_recorded(Node* n) {
 }
 
 bool any_recording() {
-  for (Tape* tape : stack) if (tape->recording()) return true;
+  for (Tape* tape = top; tape; tape = tape->below()) if (tape->recording()) return true;
   return false;
 }
 
@@ -53,14 +53,20 @@ void Tape::forget_nodes() {
 void Tape::push() {
   TG_CHECK(!active_, RuntimeError, "GradientTape: this tape is already active (tapes cannot be re-entered while open)");
   active_ = true;
-  tape_stack::stack.push_back(this);
+  owner_top_ = &tape_stack::top;
+  owner_count_ = &tape_stack::active_count;
+  below_ = tape_stack::top;
+  tape_stack::top = this;
   ++tape_stack::active_count;
 }
 
 void Tape::pop() {
-  auto& st = tape_stack::stack;
-  auto it = std::find(st.begin(), st.end(), this);
-  if (it != st.end()) { st.erase(it); --tape_stack::active_count; }
+  if (!active_) return;
+  // Unlinked from the stack of the thread that entered it (usually its top), even
+  // when the block is left, or the tape destroyed, on another thread.
+  for (Tape** link = owner_top_; *link; link = &(*link)->below_)
+    if (*link == this) { *link = below_; --*owner_count_; break; }
+  below_ = nullptr;
   active_ = false;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // GradientTape support. A tape is a recording scope on the one engine: while it is
-// active (a thread-local stack), an op records when one of its inputs is on the tape —
+// active (a thread-local stack, linked through the tapes), an op records when one of its inputs is on the tape —
 // a watched tensor, a trainable variable the block touches, or the output of a node
 // recorded on the tape. Each tape keeps the set of its nodes (and keeps them alive);
 // tape.gradient sweeps only through that set, so ops run outside the block, or for
@@ -14,7 +14,9 @@ namespace tg {
 class Tape {
  public:
   Tape(bool persistent, bool watch_accessed_variables)
-      : persistent_(persistent), watch_accessed_(watch_accessed_variables) {}
+      : persistent_(persistent), watch_accessed_(watch_accessed_variables) {
+    keep_alive_.reserve(32);  // a typical block's nodes without regrowing
+  }
   ~Tape();
 
   void push();  // enter the block
@@ -26,6 +28,7 @@ class Tape {
   void set_recording(bool on) { recording_ = on; }
   bool recording() const { return recording_ && active_; }
   bool watch_accessed() const { return watch_accessed_; }
+  Tape* below() const { return below_; }  // the next active tape down this thread's stack
   void reset();
   const std::vector<Tensor>& watched() const { return watched_; }
 
@@ -38,6 +41,9 @@ class Tape {
 
   std::vector<Ref<Node>> keep_alive_;
   std::vector<Tensor> watched_;
+  Tape* below_ = nullptr;
+  Tape** owner_top_ = nullptr;  // the entering thread's stack top and count
+  int* owner_count_ = nullptr;
   bool persistent_;
   bool watch_accessed_;
   bool recording_ = true;

@@ -820,19 +820,19 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- GradientTape (the Python class in tapegrad/tape.py wraps this) ----
   py::class_<Tape>(m, "_Tape")
-      .def(py::init<bool, bool>(), py::arg("persistent"), py::arg("watch_accessed_variables"))
-      .def("push", &Tape::push)
-      .def("pop", &Tape::pop)
-      .def("watch", &Tape::watch)
-      .def("set_recording", &Tape::set_recording)
-      .def("is_recording", &Tape::recording)
-      .def("reset", &Tape::reset)
-      .def("watched", [](const Tape& t) {
+      .def(py::init<bool, bool>(), py::arg("persistent") = false, py::arg("watch_accessed_variables") = true)
+      // GradientTape (tape.py) subclasses this: entering and leaving its block are C++ calls.
+      .def("__enter__", [](py::object self) { self.cast<Tape&>().push(); return self; })
+      .def("__exit__", [](Tape& t, py::args) { t.pop(); return false; })
+      .def("_watch", &Tape::watch)
+      .def("_set_recording", &Tape::set_recording)
+      .def("_reset", &Tape::reset)
+      .def("_watched", [](const Tape& t) {
         py::list out;
         for (const Tensor& w : t.watched()) out.append(py::reinterpret_steal<py::object>(wrap(w)));
         return out;
       })
-      .def("gradient", [](Tape& tape, py::list targets, py::list seeds, py::list sources, bool keep) {
+      .def("_gradient", [](Tape& tape, py::list targets, py::list seeds, py::list sources, bool keep) {
         std::vector<Tensor> tv = tensor_list(targets), sv = tensor_list(seeds), src = tensor_list(sources);
         std::vector<Tensor> got;
         {
@@ -842,7 +842,42 @@ PYBIND11_MODULE(_C, m) {
         py::list out;
         for (const Tensor& g : got) out.append(py::reinterpret_steal<py::object>(wrap(g)));
         return out;
-      }, py::arg("targets"), py::arg("seeds"), py::arg("sources"), py::arg("keep_for_more_calls") = false);
+      }, py::arg("targets"), py::arg("seeds"), py::arg("sources"), py::arg("keep_for_more_calls") = false)
+      // GradientTape.gradient: the common calls (a tensor or a flat list/tuple of tensors
+      // for the target and for the floating sources, default options) run here, the rest
+      // goes to the Python layer's _structured_gradient (nesting, output_gradients, ...).
+      .def("gradient", [](py::object self, py::handle target, py::handle sources, py::handle output_gradients,
+                          py::handle unconnected_gradients) -> py::object {
+        std::vector<Tensor> targets, seeds, srcs;
+        auto flat = [](py::handle h, std::vector<Tensor>& out) {
+          if (is_tensor(h.ptr())) { out.push_back(unwrap(h.ptr())); return true; }
+          if (!PyList_CheckExact(h.ptr()) && !PyTuple_CheckExact(h.ptr())) return false;
+          for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) {
+            if (!is_tensor(item.ptr())) return false;
+            out.push_back(unwrap(item.ptr()));
+          }
+          return true;
+        };
+        bool fast = output_gradients.is_none() && py::isinstance<py::str>(unconnected_gradients) &&
+                    unconnected_gradients.cast<std::string>() == "none" && flat(target, targets) && flat(sources, srcs);
+        for (size_t i = 0; fast && i < srcs.size(); ++i) fast = is_floating(srcs[i].dtype());  // others warn in Python
+        if (!fast) return self.attr("_structured_gradient")(target, sources, output_gradients, unconnected_gradients);
+        Tape& tape = self.cast<Tape&>();
+        std::vector<Tensor> got;
+        {
+          py::gil_scoped_release release;
+          for (const Tensor& t : targets) seeds.push_back(ones(t.shape(), t.dtype()));
+          got = tape.gradient(targets, seeds, srcs, false);
+        }
+        if (is_tensor(sources.ptr())) return py::reinterpret_steal<py::object>(wrap(got[0]));
+        py::list out(got.size());
+        for (size_t i = 0; i < got.size(); ++i) out[i] = py::reinterpret_steal<py::object>(wrap(got[i]));
+        if (PyTuple_CheckExact(sources.ptr())) return py::tuple(out);
+        return std::move(out);
+      }, py::arg("target"), py::arg("sources"), py::arg("output_gradients") = py::none(),
+         py::arg("unconnected_gradients") = "none", "Gradient of target (or of the sum of a list of targets) with respect "
+         "to sources, which may be a tensor or any nesting of list/tuple/dict (the result has the same structure). "
+         "Unwatched or unconnected sources give None, or zeros with unconnected_gradients=\"zero\".");
   def_method("_set_trainable", [](const Tensor& t, bool on) { t.impl()->trainable_variable = on; });
   def_method("_is_trainable", [](const Tensor& t) { return t.impl()->trainable_variable; });
   m.def("_cpu_capability", [] { return std::string(kernels::cpu().capability); });

@@ -82,7 +82,6 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """Gradients of outputs with respect to inputs, as a tuple; .grad is not touched."""
-    single = isinstance(inputs, Tensor)
     return _C.grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
 
 

@@ -97,7 +97,7 @@ def _pack(structure, flat_iter):
     return next(flat_iter)
 
 
-class GradientTape:
+class GradientTape(_C._Tape):
     """Records the ops run inside its block that involve watched tensors.
 
     with tg.GradientTape() as tape:
@@ -105,18 +105,8 @@ class GradientTape:
     tape.gradient(y, v)
     """
 
-    def __init__(self, persistent=False, watch_accessed_variables=True):
-        self._tape = _C._Tape(bool(persistent), bool(watch_accessed_variables))
-        self._persistent = bool(persistent)
-        self._watch_accessed = bool(watch_accessed_variables)
-
-    def __enter__(self):
-        self._tape.push()
-        return self
-
-    def __exit__(self, *exc):
-        self._tape.pop()
-        return False
+    # __init__(persistent=False, watch_accessed_variables=True), __enter__, __exit__ and
+    # gradient() (its common calls) are C++ (_C._Tape).
 
     @names_errors("watch")
     def watch(self, tensor):
@@ -128,32 +118,28 @@ class GradientTape:
                 warnings.warn(f"GradientTape.watch: {t.dtype.name} tensors are not differentiable; ignored",
                               stacklevel=2)
                 continue
-            self._tape.watch(t)
+            self._watch(t)
 
     @contextlib.contextmanager
     def stop_recording(self):
         """Ops run inside this block are not recorded on this tape."""
-        self._tape.set_recording(False)
+        self._set_recording(False)
         try:
             yield
         finally:
-            self._tape.set_recording(True)
+            self._set_recording(True)
 
     def reset(self):
         """Forget everything recorded so far (the block may continue recording)."""
-        self._tape.reset()
+        self._reset()
 
     def watched_variables(self):
         """The tensors this tape watches, in the order they were first watched."""
-        return tuple(self._tape.watched())
+        return tuple(self._watched())
 
     @names_errors("gradient")
-    def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
-        """Gradient of target (or of the sum of a list of targets) w.r.t. sources.
-
-        sources may be a tensor or any nesting of list/tuple/dict; the result has
-        the same structure. Unwatched or unconnected sources give None, or zeros
-        with unconnected_gradients="zero"."""
+    def _structured_gradient(self, target, sources, output_gradients, unconnected_gradients):
+        """gradient() for nested sources, output_gradients, "zero", non-floating sources."""
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
         targets = _flatten(target, [])
@@ -168,9 +154,9 @@ class GradientTape:
                               "its gradient is None", stacklevel=2)
             else:
                 differentiable.append(s)
-        grads = iter(self._tape.gradient(targets, seeds, differentiable, False)) if differentiable else iter(())
+        grads = iter(self._gradient(targets, seeds, differentiable, False)) if differentiable else iter(())
         if not differentiable:
-            self._tape.gradient(targets, seeds, [], False)  # a non-persistent tape is still used up
+            self._gradient(targets, seeds, [], False)  # a non-persistent tape is still used up
         results = []
         for s in flat_sources:
             g = next(grads) if s.dtype.is_floating_point else None
@@ -208,13 +194,13 @@ class GradientTape:
             with no_grad():
                 seed[i] = 1.0
             seed = seed.reshape(target.shape)
-            g = self._tape.gradient([target], [seed], [source], i < n - 1)[0]
+            g = self._gradient([target], [seed], [source], i < n - 1)[0]
             if g is None:
                 g = _C.zeros(source.shape, dtype=source.dtype) if unconnected_gradients == "zero" else None
             rows.append(g)
         del flat_target
         if n == 0:
-            self._tape.gradient([target], [_C.zeros(target.shape, dtype=target.dtype)], [source], False)
+            self._gradient([target], [_C.zeros(target.shape, dtype=target.dtype)], [source], False)
         if any(r is None for r in rows):
             return None
         if not rows:
@@ -240,7 +226,7 @@ class GradientTape:
             seed = _C.zeros((batch, m), dtype=target.dtype)
             with no_grad():
                 seed[:, j] = 1.0
-            g = self._tape.gradient([target], [seed.reshape(target.shape)], [source], j < m - 1)[0]
+            g = self._gradient([target], [seed.reshape(target.shape)], [source], j < m - 1)[0]
             if g is None:
                 if unconnected_gradients != "zero":
                     return None
