@@ -94,21 +94,45 @@ Loop loop_for(const Tensor& out) {
   return L;
 }
 
+// The common small-op case, every operand contiguous with the output's shape: one flat
+// segment, without the stride bookkeeping of add_operand and coalesce.
+bool flat_loop(Loop& L, const Tensor& out, std::initializer_list<const Tensor*> ins) {
+  if (!out.is_contiguous()) return false;
+  for (const Tensor* t : ins)
+    if (!t->is_contiguous() || t->shape() != out.shape()) return false;
+  L.shape.resize(1, std::max<int64_t>(out.numel(), 1));
+  auto add = [&](const Tensor& t) {
+    const int k = L.nops++;
+    L.strides[k].resize(1, 1);
+    L.base[k] = static_cast<char*>(t.raw_data());
+    L.itemsize[k] = int(itemsize(t.dtype()));
+  };
+  add(out);
+  for (const Tensor* t : ins) add(*t);
+  return true;
+}
+
 }  // namespace
 
 void unary(UnaryOp op, const Tensor& in, const Tensor& out, UnaryParams p) {
-  Loop L = loop_for(out);
-  add_operand(L, in);
-  coalesce(L);
+  Loop L;
+  if (!flat_loop(L, out, {&in})) {
+    L = loop_for(out);
+    add_operand(L, in);
+    coalesce(L);
+  }
   const DType dt = in.dtype();
   run(L, [&](int64_t b, int64_t e) { cpu().unary(op, dt, L, b, e, p); });
 }
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, UnaryParams p) {
-  Loop L = loop_for(out);
-  add_operand(L, a);
-  add_operand(L, b);
-  coalesce(L);
+  Loop L;
+  if (!flat_loop(L, out, {&a, &b})) {
+    L = loop_for(out);
+    add_operand(L, a);
+    add_operand(L, b);
+    coalesce(L);
+  }
   const DType dt = a.dtype();
   run(L, [&](int64_t lo, int64_t hi) { cpu().binary(op, dt, L, lo, hi, p); });
 }
@@ -117,10 +141,16 @@ void binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first, co
   alignas(8) char value[8];
   const DType dt = a.dtype();
   visit_dtype(dt, [&](auto tag) { using T = decltype(tag); *reinterpret_cast<T*>(value) = s.as<T>(); });
-  Loop L = loop_for(out);
-  if (scalar_first) { add_scalar_operand(L, value, dt); add_operand(L, a); }
-  else { add_operand(L, a); add_scalar_operand(L, value, dt); }
-  coalesce(L);
+  Loop L;
+  if (flat_loop(L, out, {&a})) {
+    add_scalar_operand(L, value, dt);
+    if (scalar_first) { std::swap(L.base[1], L.base[2]); std::swap(L.strides[1], L.strides[2]); }
+  } else {
+    L = loop_for(out);
+    if (scalar_first) { add_scalar_operand(L, value, dt); add_operand(L, a); }
+    else { add_operand(L, a); add_scalar_operand(L, value, dt); }
+    coalesce(L);
+  }
   run(L, [&](int64_t lo, int64_t hi) { cpu().binary(op, dt, L, lo, hi, p); });
 }
 
