@@ -39,27 +39,13 @@ OPS = [
 ]
 
 
-def bench(fn, reps, min_time):
-    fn()
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    inner = max(1, int(min_time / max(one, 1e-9)))
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
-
-
 def worker(fw, reps, min_time, threads=0):
     import numpy as np
 
+    sys.path.insert(0, HERE)
+    from workloads import bench
+
     if fw == "tapegrad":
-        sys.path.insert(0, HERE)
         from workloads import import_tapegrad
 
         m = import_tapegrad()
@@ -106,7 +92,7 @@ def worker(fw, reps, min_time, threads=0):
                     fn = lambda: x * w + b  # noqa: E731
             out = fn()
             ok_dtype = str(getattr(out, "dtype", "")).endswith("float32")
-            t = bench(fn, reps, min_time)
+            t = bench(fn, reps, min_time, warmup=2)[0]
             r = {"us": t * 1e6, "float32_out": ok_dtype}
             if nbytes:
                 r["gbps"] = nbytes / t / 1e9

@@ -6,29 +6,22 @@ in BENCHMARKS.md: W1 46.1 us/op, W3 3,202 us/step, W8 1,268 us/HVP).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_tape.py
 """
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
 
 import tapegrad as tg
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workloads import bench  # noqa: E402
+
+
 TF_EAGER = {"W1": 46.1, "W3": 3202.0, "W8": 1268.0}
 
 
-def timed(fn, reps=15, min_time=0.05):
-    fn()
-    samples = []
-    for _ in range(reps):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            dt = time.perf_counter() - t0
-            if dt >= min_time:
-                break
-        samples.append(dt / n)
-    return statistics.median(samples)
+def timed(fn):
+    return bench(fn, reps=15, min_time=0.05)[0]
 
 
 def chain(x, n=300):
