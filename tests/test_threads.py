@@ -148,3 +148,24 @@ def test_many_python_threads_share_the_library():
     for a, (s, d) in zip(arrays, results):
         assert s == pytest.approx(np.tanh(a.astype(np.float64)).sum(), rel=1e-4, abs=1e-2)
         assert d == pytest.approx(float(a.astype(np.float64) @ a.astype(np.float64)), rel=1e-4)
+
+
+def test_forked_child_gets_a_working_thread_pool():
+    # fork copies only the calling thread: the child must not wait on the parent's workers.
+    r = assert_clean_subprocess("""
+        import os
+        import numpy as np
+        import tapegrad as tg
+        tg.set_num_threads(2)
+        x = tg.tensor(np.ones(1_000_000, np.float32))
+        assert float((x * 2).sum()) == 2_000_000
+        pid = os.fork()
+        if pid == 0:
+            ok = float((x * 3).sum()) == 3_000_000 and tg.get_num_threads() == 2
+            a = tg.tensor(np.ones((256, 256), np.float32))
+            ok = ok and float((a @ a).sum()) == 256.0 ** 3
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+    """, timeout=60)
+    assert "child exit 0" in r.stdout

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <cblas.h>
@@ -128,13 +129,33 @@ class ThreadPool {
   int num_threads_ = 1;
 };
 
+// The pool is made on first use. A process forked from this one has none of its
+// workers (fork copies only the calling thread), so the child abandons the copy and
+// makes a fresh pool of the same size when it next needs one.
+std::atomic<ThreadPool*> current_pool{nullptr};
+std::mutex pool_creation;
+std::atomic<int> requested_threads{0};  // 0: one per core
+
+void forget_pool_after_fork() {
+  current_pool.store(nullptr);  // leaked: its threads do not exist here
+  new (&pool_creation) std::mutex();  // another thread may have held it at the fork
+  in_parallel_region = false;
+}
+
 ThreadPool& pool() {
-  static ThreadPool* p = [] {
-    auto* tp = new ThreadPool();  // leaked on purpose: no join at interpreter exit
-    tp->resize(int(std::max(1u, std::thread::hardware_concurrency())));
+  if (ThreadPool* p = current_pool.load(std::memory_order_acquire)) return *p;
+  std::lock_guard<std::mutex> lk(pool_creation);
+  if (ThreadPool* p = current_pool.load()) return *p;
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, forget_pool_after_fork);
     scipy_openblas_set_num_threads(1);  // matmul_2d splits products over this pool instead
-    return tp;
+    return true;
   }();
+  (void)registered;
+  auto* p = new ThreadPool();  // never destroyed: no join at interpreter exit
+  const int n = requested_threads.load();
+  p->resize(n > 0 ? n : int(std::max(1u, std::thread::hardware_concurrency())));
+  current_pool.store(p, std::memory_order_release);
   return *p;
 }
 
@@ -143,6 +164,7 @@ ThreadPool& pool() {
 void set_num_threads(int n) {
   TG_CHECK(n >= 1 && n <= kMaxThreads, ValueError, "set_num_threads: the thread count must be between 1 and ",
            kMaxThreads, ", got ", n);
+  requested_threads.store(n);
   pool().resize(n);
 }
 int get_num_threads() { return pool().size(); }
