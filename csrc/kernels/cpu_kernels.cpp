@@ -2,6 +2,7 @@
 // (TG_CPU_CAPABILITY = DEFAULT, AVX2 or AVX512, each with its own -m flags) and the
 // table for the running CPU is picked at start-up (dispatch.cpp). Keep it free of
 // anything but loops: shapes, dtypes and errors are settled before a loop runs.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -68,12 +69,21 @@ template <typename T> constexpr T kTrigExactBound = std::is_same_v<T, float> ? T
 
 template <typename T, typename Vec, typename Exact>
 void trig_loop(const Loop& L, int64_t b, int64_t e, Vec vec, Exact exact) {
-  unary_loop<T, T>(L, b, e, vec);
   for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
     T* out = reinterpret_cast<T*>(p[0]);
     const T* in = reinterpret_cast<const T*>(p[1]);
-    for (int64_t i = 0; i < n; ++i)
-      if (std::fabs(in[i * s[1]]) > kTrigExactBound<T>) out[i * s[0]] = exact(in[i * s[1]]);
+    // Block by block, so the fix-up reads what the vector pass just touched in cache.
+    constexpr int64_t kBlock = 2048;
+    for (int64_t lo = 0; lo < n; lo += kBlock) {
+      const int64_t hi = std::min(n, lo + kBlock);
+      if (s[0] == 1 && s[1] == 1) {
+        for (int64_t i = lo; i < hi; ++i) out[i] = vec(in[i]);
+      } else {
+        for (int64_t i = lo; i < hi; ++i) out[i * s[0]] = vec(in[i * s[1]]);
+      }
+      for (int64_t i = lo; i < hi; ++i)
+        if (std::fabs(in[i * s[1]]) > kTrigExactBound<T>) out[i * s[0]] = exact(in[i * s[1]]);
+    }
   });
 }
 
