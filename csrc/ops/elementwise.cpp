@@ -618,7 +618,8 @@ struct PowBackward final : Node {
     if (needs_input_grad(0)) r[0] = fit_grad(mul(g[0], mul(bv, pow(av, sub(bv, Scalar::from_double(1))))), a_meta);
     if (needs_input_grad(1)) {
       Tensor zero_base = mul(compare(BinaryOp::Eq, av, Scalar::from_double(0)), compare(BinaryOp::Ge, bv, Scalar::from_double(0)));
-      Tensor gb = mul(g[0], mul(out.unpack(this), log(av)));
+      // log of the base promoted as in the forward (a bool or int base has no log of its own)
+      Tensor gb = mul(g[0], mul(out.unpack(this), log(to_dtype(av, result_type(av, bv)))));
       r[1] = fit_grad(where(zero_base, zeros({}, gb.dtype()), gb), b_meta);
     }
     return r;
