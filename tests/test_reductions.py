@@ -357,6 +357,24 @@ def test_softmax_with_neg_inf_mask(fdtype):
     assert tg.logsumexp(T(np.array([np.inf, 1.0], dtype=dt))).item() == np.inf
 
 
+def test_log_softmax_rows_with_infinities_match_softmax(fdtype):
+    # PyTorch: log_softmax is (x - max) - log(sum(exp(x - max))), so a row holding +inf
+    # (or only -inf) is NaN throughout, as softmax is; a lone -inf entry stays -inf
+    dt = np_dtype(fdtype)
+    a = np.array([[np.inf, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf], [-np.inf, 1.0, 1.0]], dtype=dt)
+    ls, s = tg.log_softmax(T(a), axis=1).numpy(), tg.softmax(T(a), axis=1).numpy()
+    assert np.isnan(ls[:2]).all() and np.isnan(s[:2]).all()
+    np.testing.assert_allclose(ls[2], [-np.inf, -np.log(2), -np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(s[2], [0.0, 0.5, 0.5], rtol=1e-6)
+
+
+def test_log_softmax_with_a_large_max_keeps_precision():
+    # not x - (m + log(sum)): log(2) + 1e6 would lose ~1e-10 of log(2) to rounding
+    a = np.array([[1e6, 1e6], [-1.6e-22, 1e6]])
+    ref = np.array([[0.0, -np.log(2)], [-1e6, -np.log(2)]])
+    np.testing.assert_allclose(tg.log_softmax(T(a), axis=0).numpy(), ref, rtol=1e-15, atol=0)
+
+
 def test_softmax_empty_and_0d(fdtype):
     e = tg.zeros(0, 4, dtype=fdtype)
     assert tg.softmax(e, axis=1).shape == (0, 4)

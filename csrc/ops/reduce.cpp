@@ -264,11 +264,15 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   return div(e, sum(e, ax, true));
 }
 
+// (x - m) - log(sum(exp(x - m))) with m the row's max as it is (PyTorch's form): no
+// cancellation against a large m, and a row holding +inf or -inf only gives NaN, as softmax.
 Tensor log_softmax(const Tensor& x, int64_t axis) {
   const Tensor xf = to_dtype(x, to_floating(x.dtype()));
   Axes ax{normalize_axis(axis, x.dim(), "log_softmax")};
   if (x.dim() == 0) return sub(xf, xf);
-  return sub(xf, logsumexp(xf, ax, true));
+  if (x.numel() == 0) return xf;
+  Tensor shifted = sub(xf, detach(amax(xf, ax, true)));
+  return sub(shifted, log(sum(exp(shifted), ax, true)));
 }
 
 static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> axis, bool keepdims, bool is_max) {
