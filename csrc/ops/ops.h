@@ -60,7 +60,7 @@ Tensor gelu(const Tensor& x);
 Tensor softplus(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);
-Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi);
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, Scalar b);
@@ -94,7 +94,7 @@ Tensor& add_(Tensor& a, Scalar b);
 Tensor& sub_(Tensor& a, Scalar b);
 Tensor& mul_(Tensor& a, Scalar b);
 Tensor& div_(Tensor& a, Scalar b);
-Tensor& clamp_(Tensor& a, std::optional<double> lo, std::optional<double> hi);
+Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi);
 Tensor& fill_(Tensor& a, Scalar v);
 Tensor& zero_(Tensor& a);
 Tensor& copy_(Tensor& dst, const Tensor& src);

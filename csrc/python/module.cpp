@@ -89,9 +89,18 @@ OptAxes axes_arg(const py::object& o, const char* op) {
   return a;
 }
 
-std::optional<double> opt_double(const py::object& o, const char* op, const char* what) {
+// A bound such as clamp's: its kind (bool, int, float) takes part in type promotion; a
+// tensor counts as a number of its dtype's kind.
+std::optional<Scalar> opt_scalar(const py::object& o, const char* op, const char* what) {
   if (o.is_none()) return std::nullopt;
-  return number_arg(o, op, what);
+  Scalar s;
+  if (as_scalar(o.ptr(), s)) return s;
+  const double v = number_arg(o, op, what);  // a tensor; refuses anything else
+  switch (unwrap(o.ptr()).dtype()) {
+    case DType::Bool: return Scalar::from_bool(v != 0);
+    case DType::Int64: return Scalar::from_int(py::cast<int64_t>(o));
+    default: return Scalar::from_double(v);
+  }
 }
 
 void set_requires_grad(const Tensor& t, bool on, const char* op) {
@@ -670,7 +679,7 @@ PYBIND11_MODULE(_C, m) {
   def_both("minimum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return minimum(a, b); }); });
   def_fn("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
   def_both("clamp", [](const Tensor& x, py::object lo, py::object hi) {
-    std::optional<double> l = opt_double(lo, "clamp", "min"), h = opt_double(hi, "clamp", "max");
+    std::optional<Scalar> l = opt_scalar(lo, "clamp", "min"), h = opt_scalar(hi, "clamp", "max");
     return nogil(x, [&] { return clamp(x, l, h); });
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
   def_both("leaky_relu", [](const Tensor& x, double slope) { return nogil(x, [&] { return leaky_relu(x, slope); }); },
@@ -701,7 +710,7 @@ PYBIND11_MODULE(_C, m) {
     return self;
   });
   def_method("clamp_", [](py::object self, py::object lo, py::object hi) {
-    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_double(lo, "clamp_", "min"), opt_double(hi, "clamp_", "max"));
+    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_scalar(lo, "clamp_", "min"), opt_scalar(hi, "clamp_", "max"));
     return self;
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
 

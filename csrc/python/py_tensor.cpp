@@ -131,7 +131,7 @@ static void tensor_dealloc(PyObject* self) {
 
 // ---- conversion from Python values --------------------------------------------------------
 
-static bool as_scalar(PyObject* o, Scalar& s) {
+bool as_scalar(PyObject* o, Scalar& s) {
   if (PyFloat_Check(o)) { s = Scalar::from_double(PyFloat_AS_DOUBLE(o)); return true; }
   if (PyBool_Check(o)) { s = Scalar::from_bool(o == Py_True); return true; }
   if (PyLong_Check(o)) {
