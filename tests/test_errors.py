@@ -228,6 +228,11 @@ def test_duplicate_axis():
         tg.sum(tg.ones(2, 3), axis=(0, 0))
     with pytest.raises(ValueError, match="sum"):
         tg.sum(tg.ones(2, 3), axis=(1, -1))
+    # squeeze takes an axes tuple too (PyTorch: "dim 0 appears multiple times")
+    with pytest.raises(ValueError, match=r"squeeze.*axis 0 appears twice"):
+        tg.squeeze(tg.ones(1, 2), axis=(0, 0))
+    with pytest.raises(ValueError, match=r"squeeze.*axis -1 appears twice"):
+        tg.zeros(0, 3, 3, 3).squeeze(axis=[0, 3, -1])
 
 
 # ------------------------------------------------------------------ dtypes ----
