@@ -144,6 +144,19 @@ def test_setitem_out_of_range():
     assert x.tolist() == [0.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("key", [(tg.tensor([True, False, True]), 2 ** 63), ([0, 1], 2 ** 63), (0, [2 ** 70])],
+                         ids=["mask-int63", "list-int63", "list-of-bigint"])
+def test_index_beyond_int64_is_index_error(key):
+    # NumPy raises OverflowError for these; tapegrad's advanced indexing says IndexError, as
+    # its basic indexing does for x[2 ** 63]
+    x = tg.zeros(3, 4)
+    with pytest.raises(IndexError, match="index"):
+        x[key]
+    with pytest.raises(IndexError, match="setitem|index"):
+        x[key] = 1.0
+    assert x.sum().item() == 0.0
+
+
 def test_too_many_indices():
     with pytest.raises(IndexError, match="too many indices"):
         tg.ones(3)[0, 0]
@@ -215,6 +228,26 @@ def test_delitem():
 def test_axis_out_of_range(call, op):
     # IndexError as PyTorch ("Dimension out of range") and NumPy (AxisError subclasses IndexError)
     with pytest.raises(IndexError, match=rf"{op}.*axis.*out of range"):
+        call(tg.ones(2, 3))
+
+
+@pytest.mark.parametrize("call, op, exc", [
+    (lambda x: tg.softmax(x, float("-inf")), "softmax", TypeError),
+    (lambda x: tg.nn.functional.softmax(x, float("inf")), "softmax", TypeError),
+    (lambda x: tg.nn.functional.log_softmax(x, 1.5), "log_softmax", TypeError),
+    (lambda x: x.log_softmax(axis=True), "log_softmax", TypeError),
+    (lambda x: x.unsqueeze(2 ** 63), "unsqueeze", ValueError),
+    (lambda x: x.transpose(0, -(2 ** 70)), "transpose", ValueError),
+    (lambda x: x.flatten(float("nan")), "flatten", TypeError),
+    (lambda x: tg.concat([x, x], 2 ** 64), "concat", ValueError),
+    (lambda x: tg.stack([x, x], 0.0), "stack", TypeError),
+    (lambda x: tg.split(x, 2 ** 70), "split", ValueError),
+    (lambda x: tg.split(x, 1, axis=1.0), "split", TypeError),
+], ids=["softmax-inf", "F.softmax-inf", "F.log_softmax-float", "log_softmax-bool", "unsqueeze-int63",
+        "transpose-bigint", "flatten-nan", "concat-int64", "stack-float", "split-size", "split-axis"])
+def test_float_or_huge_axis_names_the_op(call, op, exc):
+    # PyTorch: "argument 'dim' must be int, not float"; no OverflowError escapes
+    with pytest.raises(exc, match=rf"^{op}: .*(must be an int|too large)"):
         call(tg.ones(2, 3))
 
 

@@ -747,23 +747,30 @@ PYBIND11_MODULE(_C, m) {
   def_both("argmin", [](const Tensor& x, py::object axis, bool keepdims) {
     return argmin(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(int_arg(axis, "argmin", "axis")), keepdims);
   }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  def_both("softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return softmax(x, axis); }); },
-           py::arg("axis") = -1);
-  def_both("log_softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return log_softmax(x, axis); }); },
-           py::arg("axis") = -1);
+  def_both("softmax", [](const Tensor& x, py::object axis) {
+    const int64_t a = int_arg(axis, "softmax", "axis");
+    return nogil(x, [&] { return softmax(x, a); });
+  }, py::arg("axis") = -1);
+  def_both("log_softmax", [](const Tensor& x, py::object axis) {
+    const int64_t a = int_arg(axis, "log_softmax", "axis");
+    return nogil(x, [&] { return log_softmax(x, a); });
+  }, py::arg("axis") = -1);
 
   // ---- shape ----
   def_method("reshape", [](const Tensor& x, py::args shape) { return reshape(x, varargs_shape(shape, "reshape")); });
   def_fn("reshape", [](const Tensor& x, py::object shape) { return reshape(x, shape_arg(shape, "reshape")); });
   def_method("view", [](const Tensor& x, py::args shape) { return view(x, varargs_shape(shape, "view")); });
-  def_both("flatten", [](const Tensor& x, int64_t start, int64_t end) { return flatten(x, start, end); },
-           py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  def_both("flatten", [](const Tensor& x, py::object start, py::object end) {
+    return flatten(x, int_arg(start, "flatten", "start_dim"), int_arg(end, "flatten", "end_dim"));
+  }, py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   def_both("squeeze", [](const Tensor& x, py::object axis) {
     return squeeze(x, axis.is_none() ? std::nullopt : axes_arg(axis, "squeeze"));
   }, py::arg("axis") = py::none());
-  def_both("unsqueeze", [](const Tensor& x, int64_t axis) { return unsqueeze(x, axis); }, py::arg("axis"));
-  def_both("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
-           py::arg("dim0") = -2, py::arg("dim1") = -1);
+  def_both("unsqueeze", [](const Tensor& x, py::object axis) { return unsqueeze(x, int_arg(axis, "unsqueeze", "axis")); },
+           py::arg("axis"));
+  def_both("transpose", [](const Tensor& x, py::object a, py::object b) {
+    return transpose(x, int_arg(a, "transpose", "dim0"), int_arg(b, "transpose", "dim1"));
+  }, py::arg("dim0") = -2, py::arg("dim1") = -1);
   def_method("permute", [](const Tensor& x, py::args dims) {
     Shape s = varargs_shape(dims, "permute");
     return permute(x, Axes(s.begin(), s.end()));
@@ -774,19 +781,21 @@ PYBIND11_MODULE(_C, m) {
   });
   def_method("expand", [](const Tensor& x, py::args shape) { return expand(x, varargs_shape(shape, "expand")); });
   def_both("broadcast_to", [](const Tensor& x, py::object shape) { return broadcast_to(x, shape_arg(shape, "broadcast_to")); });
-  def_fn("concat", [](py::object xs, int64_t axis) { return concat(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
-  def_fn("stack", [](py::object xs, int64_t axis) { return stack(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
-  def_both("split", [](const Tensor& x, py::object sections, int64_t axis) {
-    const int64_t d = normalize_axis(axis, x.dim(), "split");
+  def_fn("concat", [](py::object xs, py::object axis) { return concat(tensor_list(xs), int_arg(axis, "concat", "axis")); },
+         py::arg("tensors"), py::arg("axis") = 0);
+  def_fn("stack", [](py::object xs, py::object axis) { return stack(tensor_list(xs), int_arg(axis, "stack", "axis")); },
+         py::arg("tensors"), py::arg("axis") = 0);
+  def_both("split", [](const Tensor& x, py::object sections, py::object axis) {
+    const int64_t d = normalize_axis(int_arg(axis, "split", "axis"), x.dim(), "split");
     std::vector<int64_t> sizes;
-    if (PyLong_Check(sections.ptr())) {  // a chunk size, as torch.split; the last chunk may be smaller
-      const int64_t chunk = py::cast<int64_t>(sections);
+    if (!PySequence_Check(sections.ptr())) {  // a chunk size, as torch.split; the last chunk may be smaller
+      const int64_t chunk = int_arg(sections, "split", "split_size_or_sections");
       TG_CHECK(chunk > 0, ValueError, "split: chunk size must be positive, got ", chunk);
       const int64_t n = x.dim() ? x.shape()[size_t(d)] : 0;
       for (int64_t s = 0; s < n; s += chunk) sizes.push_back(std::min(chunk, n - s));
       if (n == 0) sizes.push_back(0);
     } else {
-      for (auto s : py::reinterpret_borrow<py::sequence>(sections)) sizes.push_back(py::cast<int64_t>(s));
+      for (auto s : py::reinterpret_borrow<py::sequence>(sections)) sizes.push_back(int_arg(s, "split", "a section size"));
     }
     std::vector<Tensor> parts = split(x, sizes, d);
     py::tuple out(parts.size());

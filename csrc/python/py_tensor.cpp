@@ -545,6 +545,10 @@ static std::pair<Tensor, Shape> advanced_positions(const Tensor& x, PyObject* ke
   pybind11::tuple shape(size_t(x.dim()));
   for (int64_t d = 0; d < x.dim(); ++d) shape[size_t(d)] = pybind11::int_(x.shape()[size_t(d)]);
   PyObject* r = PyObject_CallFunctionObjArgs(advanced_index_helper, shape.ptr(), key, nullptr);
+  if (!r && PyErr_ExceptionMatches(PyExc_OverflowError)) {  // NumPy's, for an int beyond int64: as the basic path
+    PyErr_Clear();
+    throw IndexError(str_cat("index: an index of ", describe(x), " is out of range (too large)"));
+  }
   if (!r) throw pybind11::error_already_set();
   pybind11::object res = pybind11::reinterpret_steal<pybind11::object>(r);
   Tensor flat = tensor_from_python(res.ptr(), dtype_object(DType::Int64));

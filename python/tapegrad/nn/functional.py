@@ -43,11 +43,11 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 def softmax(input, dim=-1):
-    return _C.softmax(input, int(dim))
+    return _C.softmax(input, dim)
 
 
 def log_softmax(input, dim=-1):
-    return _C.log_softmax(input, int(dim))
+    return _C.log_softmax(input, dim)
 
 
 def linear(input, weight, bias=None):
