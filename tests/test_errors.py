@@ -463,8 +463,24 @@ def test_tensor_from_garbage(data):
 
 
 def test_tensor_from_ragged_list():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^tensor: cannot convert list to a tensor \(.*inhomogeneous"):
         tg.tensor([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("expr, op", [
+    ("x @ r", "matmul"), ("x * r", "mul"), ("r + x", "add"), ("x.add_(r)", "add_"),
+], ids=["matmul", "mul", "radd", "add_"])
+def test_ragged_operand_names_the_op(expr, op):
+    x, r = tg.ones(2), [[1, 2], [3]]
+    with pytest.raises(ValueError, match=rf"^{op}: .*cannot convert list"):
+        eval(expr)
+
+
+def test_ragged_inplace_operand_names_the_op():
+    x = tg.ones(2)
+    with pytest.raises(ValueError, match=r"^sub_: .*cannot convert list"):
+        x -= [[1, 2], [3]]
+    assert x.tolist() == [1.0, 1.0]
 
 
 def test_tensor_from_self_referencing_list():

@@ -671,7 +671,7 @@ PYBIND11_MODULE(_C, m) {
       Scalar s = PyFloat_Check(b.ptr()) ? Scalar::from_double(py::cast<double>(b)) : Scalar::from_int(py::cast<int64_t>(b));
       return nogil(a, [&] { return pow(a, s); });
     }
-    Tensor e = py::cast<Tensor>(b);
+    Tensor e = is_tensor(b.ptr()) ? unwrap(b.ptr()) : tensor_from_python(b.ptr(), nullptr);
     return nogil(a, [&] { return pow(a, e); });
   });
   def_both("matmul", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return matmul(a, b); }); });
@@ -691,7 +691,7 @@ PYBIND11_MODULE(_C, m) {
       Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
       if (PyFloat_Check(other.ptr())) fs(t, Scalar::from_double(py::cast<double>(other)));
       else if (PyLong_Check(other.ptr()) && !PyBool_Check(other.ptr())) fs(t, Scalar::from_int(py::cast<int64_t>(other)));
-      else ft(t, py::cast<Tensor>(other));
+      else ft(t, is_tensor(other.ptr()) ? unwrap(other.ptr()) : tensor_from_python(other.ptr(), nullptr));  // its error, not a cast's
       return self;
     });
   };

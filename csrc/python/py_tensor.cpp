@@ -237,6 +237,10 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
   if (!asarray_fn) throw pybind11::error_already_set();
   PyObject* arr = PyObject_CallOneArg(asarray_fn, data);  // a tuple is one argument, not many
   Py_DECREF(asarray_fn);
+  if (!arr && PyErr_ExceptionMatches(PyExc_ValueError)) {  // NumPy's message for ragged nesting names no op
+    pybind11::error_already_set e;
+    throw ValueError(str_cat("tensor: cannot convert ", Py_TYPE(data)->tp_name, " to a tensor (", std::string(pybind11::str(e.value())), ")"));
+  }
   if (!arr) throw pybind11::error_already_set();
   pybind11::object holder = pybind11::reinterpret_steal<pybind11::object>(arr);
   if (!has_dtype) {
@@ -307,6 +311,9 @@ static void tensor_releasebuffer(PyObject*, Py_buffer* view) { PyMem_Free(view->
 // ---- arithmetic slots ---------------------------------------------------------------------
 
 enum class Arith { Add, Sub, Mul, Div, Pow, MatMul };
+// The op names errors carry (in-place: the method's name)
+static const char* const kArithNames[] = {"add", "sub", "mul", "div", "pow", "matmul"};
+static const char* const kInplaceNames[] = {"add_", "sub_", "mul_", "div_", "pow_", "matmul_"};
 
 static bool heavy(const Tensor& a) { return a.numel() >= kReleaseGilNumel; }
 
@@ -357,6 +364,8 @@ static PyObject* nb_arith(PyObject* a, PyObject* b) {
       o = tensor_from_python(other, nullptr);
     } catch (const TypeError&) {
       Py_RETURN_NOTIMPLEMENTED;  // Python's TypeError then names the operator and both types
+    } catch (...) {
+      rethrow_named(kArithNames[int(op)]);  // a ragged list, say
     }
     return wrap(a_is_t ? arith_tt(op, t, o) : arith_tt(op, o, t));
   }
@@ -377,7 +386,11 @@ static PyObject* nb_inplace(PyObject* a, PyObject* b) {
   Scalar s;
   const bool scalar = as_scalar(b, s);
   Tensor o;
-  if (!scalar) o = is_tensor(b) ? unwrap(b) : tensor_from_python(b, nullptr);
+  try {
+    if (!scalar) o = is_tensor(b) ? unwrap(b) : tensor_from_python(b, nullptr);
+  } catch (...) {
+    rethrow_named(kInplaceNames[int(op)]);
+  }
   {
     ReleaseGilIf nogil(heavy(t));
     switch (op) {
