@@ -483,6 +483,60 @@ def test_ragged_inplace_operand_names_the_op():
     assert x.tolist() == [1.0, 1.0]
 
 
+# ------------------------------------------------- Python-level functions ----
+
+@pytest.mark.parametrize("a, b, kw, what", [
+    (None, None, {}, "a"), (tg.ones(2), slice(None), {}, "b"), (-(2 ** 70), 1.0, {}, "a"),
+    (tg.ones(2), tg.ones(2), dict(rtol="x"), "rtol"),
+], ids=["None", "slice", "bigint", "rtol-str"])
+def test_allclose_garbage_names_allclose_and_argument(a, b, kw, what):
+    with pytest.raises(TypeError, match=rf"^allclose: {what} must be a tensor, an array or numbers"):
+        tg.allclose(a, b, **kw)
+    with pytest.raises(ValueError, match="^allclose: .*inhomogeneous"):
+        tg.allclose([[1, 2], [3]], [1.0])
+
+
+@pytest.mark.parametrize("kw, what", [
+    (dict(trainable=tg.ones(2)), "trainable must be True or False, got Tensor"),
+    (dict(trainable=np.arange(3)), "trainable must be True or False, got ndarray"),
+    (dict(name=tg.ones(2)), "name must be a str or None, got Tensor"),
+], ids=["trainable-tensor", "trainable-array", "name-tensor"])
+def test_variable_bad_trainable_or_name(kw, what):
+    with pytest.raises(TypeError, match=rf"^Variable: {what}"):
+        tg.Variable([1.0, 2.0], **kw)
+    assert not tg.Variable([1.0], trainable=np.bool_(False)).trainable
+    assert tg.Variable([1.0], trainable=None).trainable  # tf.Variable's default
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda p: tg.optim.SGD(p, lr="x"), "^SGD: lr must be a number, got str"),
+    (lambda p: tg.optim.Adam(p, lr=None), "^Adam: lr must be a number, got NoneType"),
+    (lambda p: tg.optim.Adam(p, betas=("a", 0.9)), r"^Adam: betas\[0\] must be a number, got str"),
+    (lambda p: tg.optim.RMSprop(p, momentum=[0.9]), "^RMSprop: momentum must be a number, got list"),
+    (lambda p: tg.optim.Adagrad(p, eps="tiny"), "^Adagrad: eps must be a number, got str"),
+    (lambda p: tg.optim.SGD(p).add_param_group({"params": [tg.ones(1, requires_grad=True)], "lr": "x"}),
+     "^add_param_group: lr must be a number"),
+], ids=["SGD-lr", "Adam-lr", "Adam-betas", "RMSprop-momentum", "Adagrad-eps", "add_param_group"])
+def test_optimizer_non_numeric_hyperparameter(make, msg):
+    with pytest.raises(TypeError, match=msg):
+        make([tg.ones(2, requires_grad=True)])
+
+
+def test_dropout_non_numeric_probability():
+    with pytest.raises(TypeError, match="^dropout probability must be a number, got str"):
+        tg.nn.functional.dropout(tg.ones(3), "str")
+    with pytest.raises(TypeError, match="^dropout probability must be a number, got ndarray"):
+        tg.nn.functional.dropout(tg.ones(3), np.array(["a", "b"]))
+
+
+def test_numpy_errors_with_special_constructors_are_named():
+    # NumPy's UFuncTypeError cannot be built from a message alone; the Python API still
+    # puts its name in front (as a TypeError)
+    x = tg.zeros(2)
+    with pytest.raises(TypeError, match="^binary_cross_entropy_with_logits: .*ufunc"):
+        tg.nn.functional.binary_cross_entropy_with_logits(x, x, pos_weight=np.array(["a", "b"]))
+
+
 def test_tensor_from_self_referencing_list():
     lst = []
     lst.append(lst)
