@@ -646,6 +646,22 @@ def test_zero_fill_copy_clamp(fdtype, rng):
     assert_close(t, np.minimum(a, 0), rtol=0, atol=0)
 
 
+def test_fill_and_zero_write_through_an_expanded_view():
+    # PyTorch allows them (one value for every element sharing a location); ops whose
+    # result varies per element (add_, copy_) still refuse an expanded destination
+    base = T(np.array([[1.0], [2.0], [3.0]]))
+    x = base.expand(3, 4)
+    assert x.fill_(2.5) is x
+    assert base.tolist() == [[2.5]] * 3 and x.tolist() == [[2.5] * 4] * 3
+    x.zero_()
+    assert base.tolist() == [[0.0]] * 3
+    i = T(np.array([-19])).expand(2)
+    i.zero_()
+    assert i.tolist() == [0, 0]
+    with pytest.raises(RuntimeError, match="add_.*memory location"):
+        x.add_(1.0)
+
+
 def test_copy_converts_dtype():
     t = tg.zeros(3)
     t.copy_(T(np.array([1, 2, 3])))

@@ -758,8 +758,8 @@ Tensor compare(BinaryOp op, const Tensor& a, Scalar s) {
 
 // ---- in place ----------------------------------------------------------------------------
 
-void check_inplace(const Tensor& t, const char* op) {
-  for (int64_t d = 0; d < t.dim() && t.numel() > 0; ++d)
+void check_inplace(const Tensor& t, const char* op, bool one_value) {
+  for (int64_t d = 0; d < t.dim() && t.numel() > 0 && !one_value; ++d)
     if (t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1)
       throw RuntimeError(str_cat(op, ": cannot write in place into ", describe(t),
                                  ": several of its elements share one memory location (an expanded view); clone() it first"));
@@ -813,8 +813,14 @@ Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   return assign_result(a, clamp(inplace_source(a, Tensor()), lo, hi), "clamp_");
 }
 Tensor& fill_(Tensor& a, Scalar v) {
-  check_inplace(a, "fill_");
-  kernels::fill(a, v);
+  check_inplace(a, "fill_", true);
+  // An expanded view's shared elements all get the one value (PyTorch allows it): write
+  // each memory location once, through the view without its stride-0 repeats.
+  Shape sizes = a.shape();
+  for (size_t d = 0; d < sizes.size(); ++d)
+    if (a.strides()[d] == 0) sizes[d] = std::min<int64_t>(sizes[d], 1);
+  Tensor target = a.alias(sizes, a.strides(), a.offset());
+  kernels::fill(target, v);
   a.bump_version();
   if (GradMode::is_enabled() && a.grad_fn()) {  // a constant now: no history left to follow
     a.impl()->grad_fn = nullptr;

@@ -155,7 +155,8 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
 // ---- linear algebra ----
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// Refuse in-place changes that would corrupt autograd (leaf that requires grad).
-void check_inplace(const Tensor& t, const char* op);
+// Refuse in-place changes that would corrupt autograd (leaf that requires grad), and
+// writes into an expanded view unless the op writes one value everywhere (fill_).
+void check_inplace(const Tensor& t, const char* op, bool one_value = false);
 
 }  // namespace tg
