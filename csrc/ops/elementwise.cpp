@@ -814,6 +814,7 @@ Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
 }
 Tensor& fill_(Tensor& a, Scalar v) {
   check_inplace(a, "fill_", true);
+  check_fits(v, a.dtype(), "fill_");
   // An expanded view's shared elements all get the one value (PyTorch allows it): write
   // each memory location once, through the view without its stride-0 repeats.
   Shape sizes = a.shape();

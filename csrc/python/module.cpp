@@ -103,6 +103,18 @@ std::optional<Scalar> opt_scalar(const py::object& o, const char* op, const char
   }
 }
 
+// A fill value: a Python bool, int or float keeps its kind (an int beyond int64 becomes a
+// float); anything float() takes (NumPy scalars, one-element tensors) is a float.
+Scalar fill_value_arg(const py::object& v, const char* op) {
+  Scalar s;
+  if (as_scalar(v.ptr(), s)) return s;
+  try {
+    return Scalar::from_double(py::cast<double>(v));
+  } catch (const py::cast_error&) {
+    throw TypeError(str_cat(op, ": the fill value must be a number, got ", type_name(v)));
+  }
+}
+
 void set_requires_grad(const Tensor& t, bool on, const char* op) {
   if (!on) return;
   TG_CHECK(is_floating(t.dtype()), RuntimeError, op, ": only floating point tensors can require gradients (got ",
@@ -600,10 +612,7 @@ PYBIND11_MODULE(_C, m) {
   factory("randn", &randn);
   def_fn("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
     DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
-    Scalar v = PyBool_Check(value.ptr()) ? Scalar::from_bool(value.ptr() == Py_True)
-               : PyLong_Check(value.ptr()) ? Scalar::from_int(py::cast<int64_t>(value))
-                                           : Scalar::from_double(py::cast<double>(value));
-    Tensor t = full(checked_size(shape, "full"), v, dtype_arg(dtype, fallback));
+    Tensor t = full(checked_size(shape, "full"), fill_value_arg(value, "full"), dtype_arg(dtype, fallback));
     set_requires_grad(t, requires_grad, "full");
     return t;
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
@@ -700,9 +709,9 @@ PYBIND11_MODULE(_C, m) {
   inplace("mul_", &mul_, &mul_);
   inplace("div_", &div_, &div_);
   def_method("zero_", [](py::object self) { zero_(reinterpret_cast<PyTensor*>(self.ptr())->tensor); return self; });
-  def_method("fill_", [](py::object self, double v) {
+  def_method("fill_", [](py::object self, py::object v) {
     Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
-    fill_(t, Scalar::from_double(v));
+    fill_(t, fill_value_arg(v, "fill_"));
     return self;
   });
   def_method("copy_", [](py::object self, const Tensor& src) {
