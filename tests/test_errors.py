@@ -251,6 +251,14 @@ def test_float_or_huge_axis_names_the_op(call, op, exc):
         call(tg.ones(2, 3))
 
 
+@pytest.mark.parametrize("axis", [b"\x00\x01", bytearray(b"\x00"), "01"], ids=["bytes", "bytearray", "str"])
+def test_axis_bytes_or_str_refused(axis):
+    # sequences of ints (or of characters) that NumPy and PyTorch do not take as axes
+    for op in (tg.sum, tg.min, tg.squeeze):
+        with pytest.raises(TypeError, match=rf"^{op.__name__}: axis must be None, an int or a tuple of ints"):
+            op(tg.ones(1, 2), axis=axis)
+
+
 def test_axis_out_of_range_0d():
     with pytest.raises(IndexError, match="axis"):
         tg.sum(tg.tensor(1.0), axis=1)

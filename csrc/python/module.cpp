@@ -83,7 +83,8 @@ OptAxes axes_arg(const py::object& o, const char* op) {
   if (o.is_none()) return std::nullopt;
   Axes a;
   if (PyLong_Check(o.ptr())) { a.push_back(int_arg(o, op, "axis")); return a; }
-  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()))
+  // bytes and bytearray are sequences of ints, but not axes (NumPy and PyTorch refuse them)
+  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()) || PyBytes_Check(o.ptr()) || PyByteArray_Check(o.ptr()))
     throw TypeError(str_cat(op, ": axis must be None, an int or a tuple of ints, got ", type_name(o)));
   for (auto item : py::reinterpret_borrow<py::sequence>(o)) a.push_back(int_arg(item, op, "axis"));
   return a;
