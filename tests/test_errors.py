@@ -440,6 +440,16 @@ def test_garbage_operands(expr):
         eval(expr)
 
 
+@pytest.mark.parametrize("expr", ["x % np.ones(2)", "np.ones(2) % x", "x % np.array(['a', 'b'])", "x // 2", "2 // x",
+                                  "x % x"])
+def test_remainder_and_floor_division_refused(expr):
+    # not implemented: a TypeError naming the operator, also when the other operand is an
+    # ndarray (NumPy's reflected operator used to answer with an ndarray or its own error)
+    x = tg.tensor([True, False])
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for (%|//): .*no remainder"):
+        eval(expr)
+
+
 def test_garbage_inplace_operand():
     x = tg.ones(2)
     with pytest.raises(TypeError):

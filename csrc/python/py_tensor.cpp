@@ -373,6 +373,20 @@ static PyObject* nb_arith(PyObject* a, PyObject* b) {
   TG_CATCH(nullptr)
 }
 
+// Remainder and floor division are not implemented. For the operands the other operators
+// take, this says so instead of returning NotImplemented, which would let NumPy's reflected
+// operator answer for a Tensor (an ndarray result, or an error naming neither).
+static PyObject* nb_unsupported(PyObject* a, PyObject* b, const char* symbol) {
+  PyObject* other = is_tensor(a) ? b : a;
+  Scalar s;
+  if (!is_tensor(other) && !as_scalar(other, s) && !is_array_like(other)) Py_RETURN_NOTIMPLEMENTED;
+  PyErr_Format(PyExc_TypeError, "unsupported operand type(s) for %s: '%s' and '%s' (tapegrad has no remainder or "
+               "floor division)", symbol, Py_TYPE(a)->tp_name, Py_TYPE(b)->tp_name);
+  return nullptr;
+}
+static PyObject* nb_remainder(PyObject* a, PyObject* b) { return nb_unsupported(a, b, "%"); }
+static PyObject* nb_floor_divide(PyObject* a, PyObject* b) { return nb_unsupported(a, b, "//"); }
+
 static PyObject* nb_power(PyObject* a, PyObject* b, PyObject* mod) {
   if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
   return nb_arith<Arith::Pow>(a, b);
@@ -744,6 +758,8 @@ void init_tensor_type(PyObject* module) {
       {Py_nb_true_divide, (void*)nb_arith<Arith::Div>},
       {Py_nb_matrix_multiply, (void*)nb_arith<Arith::MatMul>},
       {Py_nb_power, (void*)nb_power},
+      {Py_nb_remainder, (void*)nb_remainder},
+      {Py_nb_floor_divide, (void*)nb_floor_divide},
       {Py_nb_inplace_add, (void*)nb_inplace<Arith::Add>},
       {Py_nb_inplace_subtract, (void*)nb_inplace<Arith::Sub>},
       {Py_nb_inplace_multiply, (void*)nb_inplace<Arith::Mul>},
