@@ -484,6 +484,22 @@ def test_setitem_list_value_and_tensor_from_other_dtype():
     assert_close(t, np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("key, value", [
+    ((slice(None),), np.ones((1, 3))), ((0,), [[[1.0, 2.0, 3.0]]]), (([0, 1],), np.arange(6.0).reshape(1, 2, 3)),
+    ((np.array([True, False]),), np.full((1, 1, 3), 7.0)), ((0, 1), np.full((1, 1), 9.0)),
+], ids=["slice", "int-nested-list", "int-array", "mask", "element"])
+def test_setitem_value_with_leading_unit_dims(key, value):
+    # PyTorch drops a value's leading size-1 dims beyond the destination's (NumPy too, but
+    # not for one element, nor for a nested list)
+    t, a = tg.zeros(2, 3), np.zeros((2, 3), dtype=np.float32)
+    v = np.asarray(value, dtype=np.float32)
+    a[key] = v.reshape(v.shape[v.ndim - a[key].ndim:])
+    t[tuple(T(k) if isinstance(k, np.ndarray) else k for k in key)] = T(value) if isinstance(value, np.ndarray) else value
+    assert_close(t, a, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="broadcast"):
+        t[0] = T(np.ones((2, 3)))  # a leading dim that is not 1 still does not fit
+
+
 def test_setitem_on_view_is_seen_in_base():
     t, a = base_tensor((4, 6))
     v = t[1:, ::2]

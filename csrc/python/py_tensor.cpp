@@ -595,6 +595,14 @@ static PyObject* tensor_getitem(PyObject* self, PyObject* key) {
   TG_CATCH(nullptr)
 }
 
+// A value with more dims than its destination may carry leading size-1 dims, which
+// NumPy and PyTorch drop (x[0] = [[1, 2, 3]] for a row of 3).
+static Tensor drop_leading_ones(const Tensor& v, size_t ndim) {
+  size_t k = 0;
+  while (size_t(v.dim()) - k > ndim && v.shape()[k] == 1) ++k;
+  return k ? reshape(v, Shape(v.shape().begin() + k, v.shape().end())) : v;
+}
+
 static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   try {
     try {
@@ -612,12 +620,12 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   if (key_is_basic(key)) {
     Tensor target = basic_index(x, parse_basic(x, key));
     if (scalar) fill_(target, s);
-    else copy_(target, v);
+    else copy_(target, drop_leading_ones(v, size_t(target.dim())));
     return 0;
   }
   auto [flat, shape] = advanced_positions(x, key);
   if (scalar) v = full(Shape{}, s, x.dtype());
-  index_put_flat_(x, flat, reshape(expand(v, shape), Shape{flat.numel()}));
+  index_put_flat_(x, flat, reshape(expand(drop_leading_ones(v, shape.size()), shape), Shape{flat.numel()}));
   return 0;
     } catch (...) {
       rethrow_named("__setitem__");
