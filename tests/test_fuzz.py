@@ -1166,6 +1166,20 @@ def run_getitem(case):
     return evaluate(lambda: x[key], ex, post)
 
 
+def setitem_value(x0, nk, vv):
+    """The value of x0[nk] = vv as PyTorch assigns it, where NumPy differs: leading size-1
+    dims beyond the destination's are dropped (NumPy refuses shape (1,) for one element),
+    and the rest must broadcast to the destination (NumPy sets a 0-d bool from a sequence's
+    truth value)."""
+    target = x0[nk].shape
+    v = np.asarray(vv)
+    while v.ndim > len(target) and v.shape[0] == 1:
+        v = v.reshape(v.shape[1:])
+    if np.broadcast_shapes(v.shape, target) != target:
+        raise ValueError(f"value of shape {v.shape} does not broadcast to {target} (PyTorch)")
+    return v
+
+
 def run_setitem(case):
     x_spec, v_spec = case["args"]
     x0 = x_spec[1]
@@ -1190,7 +1204,7 @@ def run_setitem(case):
                     raise OverflowError("non-finite into int")
                 if x0.dtype == np.bool_ and np.asarray(vv).dtype.kind == "f":
                     raise OverflowError("float into bool")
-                want[nk] = vv
+                want[nk] = setitem_value(x0, nk, vv)
                 ex = Expect("value", value=want, dtypes=x0.dtype.name, names=names)
             except OverflowError:
                 ex = Expect("any", may_raise=True, names=names)
