@@ -1300,12 +1300,14 @@ def run_creation(case):
     if kind == "value":
         e = Expect("value", value=ex["value"], dtypes=ex["dtype"], rtol=ex.get("rtol", 0), atol=ex.get("atol", 0),
                    names=names, exc=exc, may_raise=ex.get("may_raise", False))
-    elif kind == "random":  # rand/randn: only shape, dtype and range are known
+    elif kind in ("random", "shape"):  # rand/randn, or a shape NumPy cannot hold: shape and dtype are known
         e = Expect("any", names=names, exc=exc, may_raise=ex.get("may_raise", False))
     else:
         e = Expect(kind, names=names, exc=exc, why=ex.get("why", ""), may_raise=ex.get("may_raise", False))
 
     def post(out):
+        if kind == "shape" and (tuple(out.shape) != tuple(ex["shape"]) or out.dtype.name != ex["dtype"]):
+            raise CaseFailure(f"result {out.dtype!r}{tuple(out.shape)}, expected {ex['dtype']}{tuple(ex['shape'])}")
         if kind == "random":
             check_tensor(out, np.zeros(ex["shape"]), ex["dtype"], INF, INF)
             v = out.numpy()
@@ -2384,6 +2386,10 @@ def _creation_expect(op, shape_val, dtype, kwargs):
         return {"kind": "raise", "why": "size does not fit int64"}, names + ["shape", "size", "large", "int"]
     if n * 8 > 2 ** 33:
         return {"kind": "raise", "why": "huge", "huge": True}, names + ["shape", "size", "large", "memory"]
+    try:
+        np.empty(shape, dtype=dt)
+    except ValueError:  # no elements, but a side NumPy cannot hold, as (0, 2**62): shape and dtype only
+        return {"kind": "shape", "shape": shape, "dtype": dt}, names
     if op in ("rand", "randn", "empty"):
         return {"kind": "random" if op != "empty" else "any", "shape": shape, "dtype": dt}, names
     fill = {"zeros": 0, "ones": 1}.get(op, kwargs.get("fill_value"))
@@ -2530,6 +2536,7 @@ def creation_cases(draw):
         return {"fam": "creation", "op": op, "form": "fn", "args": args, "kwargs": kw,
                 "extra": {"expect": expect, "names": [op, op.replace("_like", ""), "shape"]}}
     if op == "tensor":
+        dtn_ok = None if dtn == "<bad>" else dtn  # a bad dtype: the raise set below
         kind = draw(st.sampled_from(["nested", "scalar", "array", "garbage", "ragged"]))
         if kind == "nested":
             shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3))
@@ -2551,7 +2558,7 @@ def creation_cases(draw):
                 expect = {"kind": "any", "may_raise": True}
             else:
                 natural = {"f": "float32", "i": "int64", "u": "int64", "b": "bool"}[a.dtype.kind]
-                dt = dtn or natural
+                dt = dtn_ok or natural
                 if kw.get("requires_grad") and dt not in ("float32", "float64"):
                     expect = {"kind": "raise", "why": "requires_grad on ints"}
                 else:
@@ -2560,7 +2567,7 @@ def creation_cases(draw):
             v = draw(st.one_of(st.floats(-5, 5), st.integers(-5, 5), st.booleans(), st.sampled_from([NAN, INF])))
             arg = ("S", v)
             natural = "bool" if isinstance(v, bool) else "int64" if isinstance(v, int) else "float32"
-            dt = dtn or natural
+            dt = dtn_ok or natural
             if kw.get("requires_grad") and dt not in ("float32", "float64"):
                 expect = {"kind": "raise", "why": "requires_grad on ints"}
             elif dt in ("int64", "bool") and isinstance(v, float) and not math.isfinite(v):
@@ -2580,7 +2587,7 @@ def creation_cases(draw):
                 expect = {"kind": "raise", "why": f"unsupported array dtype {npdt}"} if dtn is None else \
                     {"kind": "any", "may_raise": True}
             else:
-                dt = dtn or natural
+                dt = dtn_ok or natural
                 if npdt == "float16" and dtn is None:
                     dt = "float32"
                 if kw.get("requires_grad") and dt not in ("float32", "float64"):
