@@ -440,6 +440,18 @@ def test_garbage_operands(expr):
         eval(expr)
 
 
+@pytest.mark.parametrize("expr, op", [
+    ("x ** np.array([object(), None])", "pow"), ("x + np.array([1, 2], dtype=object)", "add"),
+    ("np.array(['a', 'b']) * x", "mul"), ("x @ np.ones(2, np.complex64)", "matmul"),
+], ids=["pow-objects", "add-objects", "rmul-str", "matmul-complex"])
+def test_unconvertible_array_operand_names_the_op(expr, op):
+    # not handed to NumPy's reflected operator, which answered for the Tensor (an ndarray of
+    # objects, or a broadcast error naming neither)
+    x = tg.ones(3, dtype=tg.int64)
+    with pytest.raises(TypeError, match=rf"^{op}: unsupported operand \(tensor: cannot convert"):
+        eval(expr)
+
+
 @pytest.mark.parametrize("expr", ["x % np.ones(2)", "np.ones(2) % x", "x % np.array(['a', 'b'])", "x // 2", "2 // x",
                                   "x % x"])
 def test_remainder_and_floor_division_refused(expr):

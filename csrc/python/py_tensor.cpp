@@ -362,8 +362,12 @@ static PyObject* nb_arith(PyObject* a, PyObject* b) {
     Tensor o;
     try {
       o = tensor_from_python(other, nullptr);
-    } catch (const TypeError&) {
-      Py_RETURN_NOTIMPLEMENTED;  // Python's TypeError then names the operator and both types
+    } catch (const TypeError& e) {
+      // For a list Python's TypeError then names the operator and both types; an array
+      // would go to NumPy's reflected operator, which answers for the Tensor (an ndarray of
+      // objects, or an error naming neither).
+      if (PyList_Check(other) || PyTuple_Check(other)) Py_RETURN_NOTIMPLEMENTED;
+      throw TypeError(str_cat(kArithNames[int(op)], ": unsupported operand (", e.what(), ")"));
     } catch (...) {
       rethrow_named(kArithNames[int(op)]);  // a ragged list, say
     }
