@@ -314,9 +314,12 @@ def test_requires_grad_setter_on_int_tensor():
     lambda: tg.arange(3, requires_grad=True),
     lambda: tg.full((2,), 3, requires_grad=True),
     lambda: tg.eye(2, dtype=tg.int64, requires_grad=True),
-], ids=["zeros", "ones-bool", "arange-int", "full-int", "eye-int"])
+    lambda: tg.full(2 ** 40, 0, dtype=tg.bool, requires_grad=True),
+    lambda: tg.empty(1, 3, 2 ** 40, dtype=tg.int64, requires_grad=True),
+], ids=["zeros", "ones-bool", "arange-int", "full-int", "eye-int", "huge-full-bool", "huge-empty-int"])
 def test_requires_grad_on_int_factory(make):
-    # PyTorch: "Only Tensors of floating point and complex dtype can require gradients"
+    # PyTorch: "Only Tensors of floating point and complex dtype can require gradients";
+    # checked before allocating (a huge size raised MemoryError instead)
     with pytest.raises(RuntimeError, match="floating point"):
         make()
 

@@ -116,11 +116,13 @@ Scalar fill_value_arg(const py::object& v, const char* op) {
   }
 }
 
-void set_requires_grad(const Tensor& t, bool on, const char* op) {
-  if (!on) return;
-  TG_CHECK(is_floating(t.dtype()), RuntimeError, op, ": only floating point tensors can require gradients (got ",
-           describe(t), ")");
-  t.impl()->requires_grad = true;
+// A factory's dtype, checked against requires_grad before anything is allocated (so a huge
+// int tensor asked to require grad raises this error, not MemoryError).
+DType factory_dtype(const py::object& dtype, DType fallback, bool requires_grad, const char* op) {
+  const DType d = dtype_arg(dtype, fallback);
+  TG_CHECK(!requires_grad || is_floating(d), RuntimeError, op, ": only floating point tensors can require gradients (got ",
+           dtype_name(d), ")");
+  return d;
 }
 
 // Errors leaving a bound function name it (rethrow_named, py_tensor.cpp).
@@ -601,8 +603,8 @@ PYBIND11_MODULE(_C, m) {
 
   auto factory = [&](const char* name, Tensor (*f)(const Shape&, DType)) {
     def_fn(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
-      Tensor t = f(varargs_shape(shape, name), dtype_arg(dtype, DType::Float32));
-      set_requires_grad(t, requires_grad, name);
+      Tensor t = f(varargs_shape(shape, name), factory_dtype(dtype, DType::Float32, requires_grad, name));
+      t.impl()->requires_grad = requires_grad;
       return t;
     }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   };
@@ -613,28 +615,29 @@ PYBIND11_MODULE(_C, m) {
   factory("randn", &randn);
   def_fn("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
     DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
-    Tensor t = full(checked_size(shape, "full"), fill_value_arg(value, "full"), dtype_arg(dtype, fallback));
-    set_requires_grad(t, requires_grad, "full");
+    Tensor t = full(checked_size(shape, "full"), fill_value_arg(value, "full"),
+                    factory_dtype(dtype, fallback, requires_grad, "full"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   def_fn("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
     py::object start = b.is_none() ? py::int_(0) : a, stop = b.is_none() ? a : b;
     const bool all_int = PyLong_Check(start.ptr()) && PyLong_Check(stop.ptr()) && PyLong_Check(step.ptr());
     Tensor t = arange(py::cast<double>(start), py::cast<double>(stop), py::cast<double>(step),
-                      dtype_arg(dtype, all_int ? DType::Int64 : DType::Float32));
-    set_requires_grad(t, requires_grad, "arange");
+                      factory_dtype(dtype, all_int ? DType::Int64 : DType::Float32, requires_grad, "arange"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("start"), py::arg("stop") = py::none(), py::arg("step") = 1, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   def_fn("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
-    Tensor t = linspace(start, stop, num, dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad, "linspace");
+    Tensor t = linspace(start, stop, num, factory_dtype(dtype, DType::Float32, requires_grad, "linspace"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("start"), py::arg("stop"), py::arg("num") = 50, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   def_fn("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
-    Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad, "eye");
+    Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), factory_dtype(dtype, DType::Float32, requires_grad, "eye"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   def_fn("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
