@@ -231,6 +231,26 @@ def test_large_sum_float32_is_accurate(rng):
     assert tg.sum(T(ones)).item() == float(ones.size)  # exact: naive float32 stops at 2**24
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "axis0"])
+def test_float32_prod_has_no_spurious_overflow(layout):
+    # the exact product is ~-1.1e11, but partial products in some orders leave float32's
+    # range (1e15 ** 3, then 1e-37 ** 2); NumPy and PyTorch give it, as the float64 product
+    a = np.full(48, -6.9, dtype=np.float32)
+    a[[2, 25, 39]] = 1e15
+    a[[10, 31]] = -4.5e-37
+    a[[5, 17]] = 7.0
+    ref = np.prod(a.astype(np.float64))
+    t = T(a.reshape(2, 2, 3, 4))
+    if layout == "transposed":
+        r = t.permute(3, 2, 1, 0).prod()
+    elif layout == "axis0":
+        r = T(a.reshape(48, 1)).prod(axis=0)[0]
+    else:
+        r = t.prod()
+    assert r.dtype is tg.float32
+    np.testing.assert_allclose(r.item(), ref, rtol=1e-6)
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1, (0, 1)])
 def test_large_reduction_axis(axis, rng):
     a = rng.standard_normal((1000, 1003)).astype(np.float32)

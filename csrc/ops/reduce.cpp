@@ -140,7 +140,10 @@ struct ProdBackward final : Node {
 Tensor prod(const Tensor& x, const OptAxes& axes, bool keepdims) {
   auto mask = axis_mask(x, axes, "prod");
   const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
-  Tensor out = reduce_forward(kernels::ReduceOp::Prod, x, mask, keepdims, dt);
+  // float32 is multiplied in float64: partial products (in any order) can leave float32's
+  // range on the way to a representable result, as 1e15 * 1e15 * 1e15 * 1e-37 * 1e-37
+  const DType acc = dt == DType::Float32 ? DType::Float64 : dt;
+  Tensor out = cast(reduce_forward(kernels::ReduceOp::Prod, x, mask, keepdims, acc), dt);
   if (should_record(x)) {
     auto* n = record<ProdBackward>(out, x);
     n->x = SavedTensor(x, false);
