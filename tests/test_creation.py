@@ -390,6 +390,31 @@ def test_full():
 def test_full_large_int_exact():
     v = 2 ** 53 + 1
     assert tg.full((2,), v).tolist() == [v, v]
+    t = tg.zeros(2, dtype=tg.int64)
+    assert t.fill_(v).tolist() == [v, v]  # an int fill value is not rounded through a double
+
+
+def test_full_int_beyond_int64_into_a_float_tensor():
+    # PyTorch: torch.full((2,), 2 ** 70, dtype=torch.float64) works
+    big = 2 ** 70
+    assert tg.full((2,), big, dtype=tg.float64).tolist() == [float(big)] * 2
+    assert tg.full(0, big, dtype=tg.float32).shape == (0,)
+    assert tg.zeros(2).fill_(big).tolist() == [float(np.float32(big))] * 2
+
+
+@pytest.mark.parametrize("value", [1e30, -1e30, float("inf"), float("nan"), 2.0 ** 63, 2 ** 63, 2 ** 70],
+                         ids=["1e30", "-1e30", "inf", "nan", "2.0**63", "2**63", "2**70"])
+def test_int64_fill_value_out_of_range_refused(value):
+    # converting these to int64 is undefined behaviour (it gave INT64_MIN); PyTorch raises
+    with pytest.raises(ValueError, match="full: cannot convert .* to int64 without overflow"):
+        tg.full((2,), value, dtype=tg.int64)
+    t = tg.zeros(2, dtype=tg.int64)
+    with pytest.raises(ValueError, match="fill_: cannot convert .* to int64"):
+        t.fill_(value)
+    with pytest.raises(ValueError, match="setitem.*cannot convert .* to int64"):
+        t[0] = value
+    assert t.tolist() == [0, 0]
+    assert tg.full((1,), -(2.0 ** 63), dtype=tg.int64).tolist() == [-(2 ** 63)]
 
 
 def test_empty_shape_dtype():

@@ -161,6 +161,30 @@ def test_clamp_int64_keeps_dtype():
     assert_close(r, np.array([0, 0, 3, 4]))
 
 
+@pytest.mark.parametrize("x, kw, dtype, ref", [
+    ([1, -2, 3], dict(max=0.0), tg.float32, [0.0, -2.0, 0.0]),
+    ([-1, -1], dict(min=-float("inf")), tg.float32, [-1.0, -1.0]),
+    ([1, -2, 3], dict(min=0, max=1.5), tg.float32, [1.0, 0.0, 1.5]),
+    ([1, -2, 3], dict(max=float("inf")), tg.float32, [1.0, -2.0, 3.0]),
+    ([True, False], dict(max=0.5), tg.float32, [0.5, 0.0]),
+    ([True, False], dict(max=0), tg.int64, [0, 0]),
+], ids=["int-max-0.0", "int-min--inf", "int-mixed", "int-max-inf", "bool-float", "bool-int"])
+def test_clamp_bounds_promote_as_python_numbers(x, kw, dtype, ref):
+    # PyTorch: the bounds take part in type promotion like Python scalars, so a float bound
+    # (even 0.0 or inf) makes an integer tensor's result float32, an int bound a bool one's int64
+    r = tg.clamp(T(x), **kw)
+    assert r.dtype is dtype
+    assert_close(r, np.array(ref, dtype=np_dtype(dtype)), rtol=0, atol=0)
+    assert T(x).clamp(**kw).dtype is dtype
+
+
+def test_clamp_in_place_refuses_a_promoted_result():
+    t = T([1, -2, 3])
+    with pytest.raises(TypeError, match="clamp_.*float32.*int64"):
+        t.clamp_(max=0.0)
+    assert t.clamp_(max=0) is t and t.tolist() == [0, -2, 0]
+
+
 def test_clamp_nan_propagates(fdtype):
     r = tg.clamp(T([float("nan"), 2.0], dtype=fdtype), -1.0, 1.0)
     assert math.isnan(r[0].item()) and r[1].item() == 1.0

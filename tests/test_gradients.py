@@ -359,6 +359,19 @@ def test_pow_tensor_exponent_broadcast_and_scalar_tensor_base():
     assert tg.gradcheck(lambda a, b: b ** a, (leaf(1.3), leaf([0.6, 1.5, 2.0])))
 
 
+@pytest.mark.parametrize("dtype", [F64, tg.float32], ids=["float64", "float32"])
+def test_pow_exponent_gradient_with_bool_or_int_base(dtype):
+    # the base promotes to the exponent's float dtype, as in PyTorch: d/db a^b = a^b log a,
+    # 0 where a == 0 and b >= 0, and inf * log(0) = -inf for 0 ** -1
+    b = leaf([1.0, 2.0, 0.5, -1.0], dtype)
+    (tg.tensor([True, False, True, False]) ** b).sum().backward()
+    check_grad(b, [0.0, 0.0, 0.0, -np.inf])
+    b = leaf([1.0, 2.0, 0.5], dtype)
+    tg.pow(tg.tensor([2, 0, 3]), b).sum().backward()
+    check_grad(b, [2 * np.log(2), 0.0, np.sqrt(3) * np.log(3)])
+    assert tg.gradgradcheck(lambda b: tg.tensor([2, 3]) ** b, (leaf([0.5, 1.5]),))
+
+
 def test_where_gradients():
     r = rng(30)
     c = tg.tensor(np.array([[True, False, True], [False, False, True]]))

@@ -231,6 +231,26 @@ def test_large_sum_float32_is_accurate(rng):
     assert tg.sum(T(ones)).item() == float(ones.size)  # exact: naive float32 stops at 2**24
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "axis0"])
+def test_float32_prod_has_no_spurious_overflow(layout):
+    # the exact product is ~-1.1e11, but partial products in some orders leave float32's
+    # range (1e15 ** 3, then 1e-37 ** 2); NumPy and PyTorch give it, as the float64 product
+    a = np.full(48, -6.9, dtype=np.float32)
+    a[[2, 25, 39]] = 1e15
+    a[[10, 31]] = -4.5e-37
+    a[[5, 17]] = 7.0
+    ref = np.prod(a.astype(np.float64))
+    t = T(a.reshape(2, 2, 3, 4))
+    if layout == "transposed":
+        r = t.permute(3, 2, 1, 0).prod()
+    elif layout == "axis0":
+        r = T(a.reshape(48, 1)).prod(axis=0)[0]
+    else:
+        r = t.prod()
+    assert r.dtype is tg.float32
+    np.testing.assert_allclose(r.item(), ref, rtol=1e-6)
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1, (0, 1)])
 def test_large_reduction_axis(axis, rng):
     a = rng.standard_normal((1000, 1003)).astype(np.float32)
@@ -355,6 +375,24 @@ def test_softmax_with_neg_inf_mask(fdtype):
     assert tg.logsumexp(T(np.array([-np.inf, -np.inf], dtype=dt))).item() == -np.inf
     # +inf present: logsumexp is +inf
     assert tg.logsumexp(T(np.array([np.inf, 1.0], dtype=dt))).item() == np.inf
+
+
+def test_log_softmax_rows_with_infinities_match_softmax(fdtype):
+    # PyTorch: log_softmax is (x - max) - log(sum(exp(x - max))), so a row holding +inf
+    # (or only -inf) is NaN throughout, as softmax is; a lone -inf entry stays -inf
+    dt = np_dtype(fdtype)
+    a = np.array([[np.inf, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf], [-np.inf, 1.0, 1.0]], dtype=dt)
+    ls, s = tg.log_softmax(T(a), axis=1).numpy(), tg.softmax(T(a), axis=1).numpy()
+    assert np.isnan(ls[:2]).all() and np.isnan(s[:2]).all()
+    np.testing.assert_allclose(ls[2], [-np.inf, -np.log(2), -np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(s[2], [0.0, 0.5, 0.5], rtol=1e-6)
+
+
+def test_log_softmax_with_a_large_max_keeps_precision():
+    # not x - (m + log(sum)): log(2) + 1e6 would lose ~1e-10 of log(2) to rounding
+    a = np.array([[1e6, 1e6], [-1.6e-22, 1e6]])
+    ref = np.array([[0.0, -np.log(2)], [-1e6, -np.log(2)]])
+    np.testing.assert_allclose(tg.log_softmax(T(a), axis=0).numpy(), ref, rtol=1e-15, atol=0)
 
 
 def test_softmax_empty_and_0d(fdtype):

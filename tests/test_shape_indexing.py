@@ -484,6 +484,22 @@ def test_setitem_list_value_and_tensor_from_other_dtype():
     assert_close(t, np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("key, value", [
+    ((slice(None),), np.ones((1, 3))), ((0,), [[[1.0, 2.0, 3.0]]]), (([0, 1],), np.arange(6.0).reshape(1, 2, 3)),
+    ((np.array([True, False]),), np.full((1, 1, 3), 7.0)), ((0, 1), np.full((1, 1), 9.0)),
+], ids=["slice", "int-nested-list", "int-array", "mask", "element"])
+def test_setitem_value_with_leading_unit_dims(key, value):
+    # PyTorch drops a value's leading size-1 dims beyond the destination's (NumPy too, but
+    # not for one element, nor for a nested list)
+    t, a = tg.zeros(2, 3), np.zeros((2, 3), dtype=np.float32)
+    v = np.asarray(value, dtype=np.float32)
+    a[key] = v.reshape(v.shape[v.ndim - a[key].ndim:])
+    t[tuple(T(k) if isinstance(k, np.ndarray) else k for k in key)] = T(value) if isinstance(value, np.ndarray) else value
+    assert_close(t, a, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="broadcast"):
+        t[0] = T(np.ones((2, 3)))  # a leading dim that is not 1 still does not fit
+
+
 def test_setitem_on_view_is_seen_in_base():
     t, a = base_tensor((4, 6))
     v = t[1:, ::2]
@@ -644,6 +660,22 @@ def test_zero_fill_copy_clamp(fdtype, rng):
     t.copy_(T(a))
     t.clamp_(max=0.0)
     assert_close(t, np.minimum(a, 0), rtol=0, atol=0)
+
+
+def test_fill_and_zero_write_through_an_expanded_view():
+    # PyTorch allows them (one value for every element sharing a location); ops whose
+    # result varies per element (add_, copy_) still refuse an expanded destination
+    base = T(np.array([[1.0], [2.0], [3.0]]))
+    x = base.expand(3, 4)
+    assert x.fill_(2.5) is x
+    assert base.tolist() == [[2.5]] * 3 and x.tolist() == [[2.5] * 4] * 3
+    x.zero_()
+    assert base.tolist() == [[0.0]] * 3
+    i = T(np.array([-19])).expand(2)
+    i.zero_()
+    assert i.tolist() == [0, 0]
+    with pytest.raises(RuntimeError, match="add_.*memory location"):
+        x.add_(1.0)
 
 
 def test_copy_converts_dtype():

@@ -7,9 +7,15 @@ namespace tg {
 
 Tensor empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 
+void check_fits(Scalar value, DType dtype, const char* op) {
+  // Converting inf, NaN or a float beyond int64's range to int64 is undefined behaviour
+  // (x86 gives INT64_MIN); PyTorch raises.
+  TG_CHECK(dtype != DType::Int64 || value.kind != Scalar::Float || (value.f >= -0x1p63 && value.f < 0x1p63),
+           ValueError, op, ": cannot convert ", value.f, " to ", dtype_name(dtype), " without overflow");
+}
+
 Tensor full(const Shape& shape, Scalar value, DType dtype) {
-  TG_CHECK(is_floating(dtype) || dtype == DType::Bool || value.kind != Scalar::Float || std::isfinite(value.f),
-           ValueError, "full: cannot convert ", value.f, " to ", dtype_name(dtype));
+  check_fits(value, dtype, "full");
   Tensor t = Tensor::empty(shape, dtype);
   kernels::fill(t, value);
   return t;

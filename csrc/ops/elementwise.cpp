@@ -273,7 +273,7 @@ struct ReluBackward final : UnaryNode {  // PyTorch's convention: derivative 0 a
     if (!GradMode::is_enabled()) return {fused_grad(BinaryOp::ReluBackward, g[0], y)};
     // step(y) as clamp(sign(y), 0): recorded (with a zero derivative), so the result stays
     // connected to x under create_graph as PyTorch's is.
-    return {mul(g[0], clamp(sign(y), 0.0, std::nullopt))};
+    return {mul(g[0], clamp(sign(y), Scalar::from_double(0), std::nullopt))};
   }
 };
 Tensor relu(const Tensor& x) {
@@ -290,7 +290,7 @@ struct LeakyReluBackward final : UnaryNode {
   GradList apply(GradList& g) override {
     Tensor x = saved.unpack(this);
     if (!GradMode::is_enabled()) return {fused_grad(BinaryOp::LeakyReluBackward, g[0], x, param)};
-    Tensor step = clamp(sign(x), 0.0, std::nullopt);  // recorded, as in ReluBackward
+    Tensor step = clamp(sign(x), Scalar::from_double(0), std::nullopt);  // recorded, as in ReluBackward
     return {mul(g[0], add(mul(step, Scalar::from_double(1 - param)), Scalar::from_double(param)))};
   }
 };
@@ -383,24 +383,27 @@ Tensor square(const Tensor& x) {
 
 // Gradient passes where lo <= x <= hi (PyTorch's convention at the bounds).
 struct ClampBackward final : UnaryNode {
-  std::optional<double> lo, hi;
+  std::optional<Scalar> lo, hi;
   const char* name() const override { return "ClampBackward"; }
   GradList apply(GradList& g) override {
     Tensor x = saved.unpack(this);
     Tensor keep = ones(x.shape(), DType::Bool);
-    if (lo) keep = mul(keep, compare(BinaryOp::Ge, x, Scalar::from_double(*lo)));
-    if (hi) keep = mul(keep, compare(BinaryOp::Le, x, Scalar::from_double(*hi)));
+    if (lo) keep = mul(keep, compare(BinaryOp::Ge, x, *lo));
+    if (hi) keep = mul(keep, compare(BinaryOp::Le, x, *hi));
     return {mul(g[0], mask_of(keep, g[0].dtype()))};
   }
 };
-Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   TG_CHECK(lo || hi, ValueError, "clamp: at least one of min and max must be given");
+  // The bounds take part in type promotion as Python numbers do (PyTorch): an integer or
+  // bool tensor clamped by a float bound gives a float result, a bool one by an int an int.
+  DType dt = x.dtype();
+  for (const auto& b : {lo, hi})
+    if (b && category(b->natural_dtype()) > category(dt)) dt = b->natural_dtype();
+  if (dt != x.dtype()) return clamp(cast(x, dt), lo, hi);
   const double inf = std::numeric_limits<double>::infinity();
-  UnaryParams p{lo.value_or(-inf), hi.value_or(inf)};
-  // Non-integral bounds on an integer tensor give a float result, as in PyTorch.
-  const auto integral = [](std::optional<double> v) { return !v || std::isinf(*v) || *v == std::floor(*v); };
-  if (!is_floating(x.dtype()) && !(integral(lo) && integral(hi))) return clamp(cast(x, DType::Float32), lo, hi);
-  if ((lo && std::isnan(*lo)) || (hi && std::isnan(*hi)))  // a NaN bound gives NaN everywhere, as in PyTorch
+  UnaryParams p{lo ? lo->to_double() : -inf, hi ? hi->to_double() : inf};
+  if (std::isnan(p.a) || std::isnan(p.b))  // a NaN bound gives NaN everywhere, as in PyTorch
     return mul(x, Scalar::from_double(std::numeric_limits<double>::quiet_NaN()));
   if (x.dtype() == DType::Int64) {  // keep the bounds inside int64 range
     p.a = std::max(p.a, -9.2e18);
@@ -618,7 +621,8 @@ struct PowBackward final : Node {
     if (needs_input_grad(0)) r[0] = fit_grad(mul(g[0], mul(bv, pow(av, sub(bv, Scalar::from_double(1))))), a_meta);
     if (needs_input_grad(1)) {
       Tensor zero_base = mul(compare(BinaryOp::Eq, av, Scalar::from_double(0)), compare(BinaryOp::Ge, bv, Scalar::from_double(0)));
-      Tensor gb = mul(g[0], mul(out.unpack(this), log(av)));
+      // log of the base promoted as in the forward (a bool or int base has no log of its own)
+      Tensor gb = mul(g[0], mul(out.unpack(this), log(to_dtype(av, result_type(av, bv)))));
       r[1] = fit_grad(where(zero_base, zeros({}, gb.dtype()), gb), b_meta);
     }
     return r;
@@ -754,8 +758,8 @@ Tensor compare(BinaryOp op, const Tensor& a, Scalar s) {
 
 // ---- in place ----------------------------------------------------------------------------
 
-void check_inplace(const Tensor& t, const char* op) {
-  for (int64_t d = 0; d < t.dim() && t.numel() > 0; ++d)
+void check_inplace(const Tensor& t, const char* op, bool one_value) {
+  for (int64_t d = 0; d < t.dim() && t.numel() > 0 && !one_value; ++d)
     if (t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1)
       throw RuntimeError(str_cat(op, ": cannot write in place into ", describe(t),
                                  ": several of its elements share one memory location (an expanded view); clone() it first"));
@@ -804,13 +808,20 @@ Tensor& add_(Tensor& a, Scalar s) { check_inplace(a, "add_"); return assign_resu
 Tensor& sub_(Tensor& a, Scalar s) { check_inplace(a, "sub_"); return assign_result(a, sub(inplace_source(a, Tensor()), s), "sub_"); }
 Tensor& mul_(Tensor& a, Scalar s) { check_inplace(a, "mul_"); return assign_result(a, mul(inplace_source(a, Tensor()), s), "mul_"); }
 Tensor& div_(Tensor& a, Scalar s) { check_inplace(a, "div_"); return assign_result(a, div(inplace_source(a, Tensor()), s), "div_"); }
-Tensor& clamp_(Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   check_inplace(a, "clamp_");
   return assign_result(a, clamp(inplace_source(a, Tensor()), lo, hi), "clamp_");
 }
 Tensor& fill_(Tensor& a, Scalar v) {
-  check_inplace(a, "fill_");
-  kernels::fill(a, v);
+  check_inplace(a, "fill_", true);
+  check_fits(v, a.dtype(), "fill_");
+  // An expanded view's shared elements all get the one value (PyTorch allows it): write
+  // each memory location once, through the view without its stride-0 repeats.
+  Shape sizes = a.shape();
+  for (size_t d = 0; d < sizes.size(); ++d)
+    if (a.strides()[d] == 0) sizes[d] = std::min<int64_t>(sizes[d], 1);
+  Tensor target = a.alias(sizes, a.strides(), a.offset());
+  kernels::fill(target, v);
   a.bump_version();
   if (GradMode::is_enabled() && a.grad_fn()) {  // a constant now: no history left to follow
     a.impl()->grad_fn = nullptr;

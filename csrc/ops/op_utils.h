@@ -20,6 +20,13 @@ inline Tensor fit_grad(const Tensor& g, const InputMeta& m) {
 }
 
 
+// Which of x's dims `axes` names (every dim for nullopt), as a mask; an axis out of range
+// or named twice raises, naming `op` (reductions, squeeze).
+SmallVec<bool, 6> axis_mask(const Tensor& x, const OptAxes& axes, const char* op);
+
+// Refuse to write a float value into an int64 tensor that cannot hold it (full, fill_).
+void check_fits(Scalar value, DType dtype, const char* op);
+
 // A node that saves one tensor and maybe a parameter (most unary rules).
 struct UnaryNode : Node {
   SavedTensor saved;

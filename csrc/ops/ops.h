@@ -60,7 +60,7 @@ Tensor gelu(const Tensor& x);
 Tensor softplus(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);
-Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi);
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, Scalar b);
@@ -94,7 +94,7 @@ Tensor& add_(Tensor& a, Scalar b);
 Tensor& sub_(Tensor& a, Scalar b);
 Tensor& mul_(Tensor& a, Scalar b);
 Tensor& div_(Tensor& a, Scalar b);
-Tensor& clamp_(Tensor& a, std::optional<double> lo, std::optional<double> hi);
+Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi);
 Tensor& fill_(Tensor& a, Scalar v);
 Tensor& zero_(Tensor& a);
 Tensor& copy_(Tensor& dst, const Tensor& src);
@@ -155,7 +155,8 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
 // ---- linear algebra ----
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// Refuse in-place changes that would corrupt autograd (leaf that requires grad).
-void check_inplace(const Tensor& t, const char* op);
+// Refuse in-place changes that would corrupt autograd (leaf that requires grad), and
+// writes into an expanded view unless the op writes one value everywhere (fill_).
+void check_inplace(const Tensor& t, const char* op, bool one_value = false);
 
 }  // namespace tg

@@ -14,10 +14,7 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
   return axis < 0 ? axis + n : axis;
 }
 
-namespace {
-
-// Which dims a reduction removes, as a mask over x's dims.
-SmallVec<bool, 6> reduced_mask(const Tensor& x, const OptAxes& axes, const char* op) {
+SmallVec<bool, 6> axis_mask(const Tensor& x, const OptAxes& axes, const char* op) {
   SmallVec<bool, 6> mask(size_t(x.dim()), !axes.has_value());
   if (axes) {
     for (int64_t a : *axes) {
@@ -29,6 +26,8 @@ SmallVec<bool, 6> reduced_mask(const Tensor& x, const OptAxes& axes, const char*
   }
   return mask;
 }
+
+namespace {
 
 Shape kept_shape(const Tensor& x, const SmallVec<bool, 6>& mask) {  // keepdims form
   Shape s = x.shape();
@@ -76,7 +75,7 @@ struct SumBackward final : Node {
   GradList apply(GradList& g) override { return {expand_back(g[0], kept, input_shape)}; }
 };
 Tensor sum(const Tensor& x, const OptAxes& axes, bool keepdims) {
-  auto mask = reduced_mask(x, axes, "sum");
+  auto mask = axis_mask(x, axes, "sum");
   const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Int64;  // bool and int sum as int64
   Tensor out = reduce_forward(kernels::ReduceOp::Sum, x, mask, keepdims, dt);
   if (should_record(x)) {
@@ -90,7 +89,7 @@ Tensor sum(const Tensor& x, const OptAxes& axes, bool keepdims) {
 Tensor mean(const Tensor& x, const OptAxes& axes, bool keepdims) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "mean: needs a floating tensor, got ", describe(x),
            " (convert with .to(float32))");
-  auto mask = reduced_mask(x, axes, "mean");
+  auto mask = axis_mask(x, axes, "mean");
   const int64_t n = reduced_count(x, mask);
   return div(sum(x, axes, keepdims), Scalar::from_double(double(n)));  // 0/0 = nan for empty, as NumPy
 }
@@ -139,9 +138,12 @@ struct ProdBackward final : Node {
   }
 };
 Tensor prod(const Tensor& x, const OptAxes& axes, bool keepdims) {
-  auto mask = reduced_mask(x, axes, "prod");
+  auto mask = axis_mask(x, axes, "prod");
   const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
-  Tensor out = reduce_forward(kernels::ReduceOp::Prod, x, mask, keepdims, dt);
+  // float32 is multiplied in float64: partial products (in any order) can leave float32's
+  // range on the way to a representable result, as 1e15 * 1e15 * 1e15 * 1e-37 * 1e-37
+  const DType acc = dt == DType::Float32 ? DType::Float64 : dt;
+  Tensor out = cast(reduce_forward(kernels::ReduceOp::Prod, x, mask, keepdims, acc), dt);
   if (should_record(x)) {
     auto* n = record<ProdBackward>(out, x);
     n->x = SavedTensor(x, false);
@@ -170,7 +172,7 @@ struct ExtremeBackward final : Node {
 };
 static Tensor extreme(const Tensor& x, const OptAxes& axes, bool keepdims, bool is_max) {
   const char* name = is_max ? "max" : "min";
-  auto mask = reduced_mask(x, axes, name);
+  auto mask = axis_mask(x, axes, name);
   int64_t outputs = 1;
   for (int64_t s : kept_shape(x, mask)) outputs *= s;
   TG_CHECK(reduced_count(x, mask) > 0 || outputs == 0, ValueError, name,
@@ -194,7 +196,7 @@ Tensor amin(const Tensor& x, const OptAxes& axes, bool keepdims) { return extrem
 
 static Tensor variance(const Tensor& x, const OptAxes& axes, double correction, bool keepdims, const char* op) {
   TG_CHECK(is_floating(x.dtype()), TypeError, op, ": needs a floating tensor, got ", describe(x));
-  auto mask = reduced_mask(x, axes, op);
+  auto mask = axis_mask(x, axes, op);
   const double n = double(reduced_count(x, mask));
   Tensor centered = sub(x, mean(x, axes, true));
   return div(sum(square(centered), axes, keepdims), Scalar::from_double(std::max(0.0, n - correction)));
@@ -225,7 +227,7 @@ Tensor norm(const Tensor& x, double p, const OptAxes& axes, bool keepdims) {
   if (p == 1) return sum(abs(x), axes, keepdims);
   if (p == 0) return sum(cast(compare(BinaryOp::Ne, x, Scalar::from_double(0)), x.dtype()), axes, keepdims);
   if (p != 2) return pow(sum(pow(abs(x), Scalar::from_double(p)), axes, keepdims), Scalar::from_double(1.0 / p));
-  auto mask = reduced_mask(x, axes, "norm");
+  auto mask = axis_mask(x, axes, "norm");
   Tensor out;
   {
     GradModeGuard no_grad(false);
@@ -244,7 +246,7 @@ Tensor norm(const Tensor& x, double p, const OptAxes& axes, bool keepdims) {
 // log(sum(exp(x - m))) + m with m the (constant) max, so large inputs do not overflow;
 // its gradient is softmax(x) by composition.
 Tensor logsumexp(const Tensor& x, const OptAxes& axes, bool keepdims) {
-  auto mask = reduced_mask(x, axes, "logsumexp");
+  auto mask = axis_mask(x, axes, "logsumexp");
   const Tensor xf = to_dtype(x, to_floating(x.dtype()));
   // The max only shifts for stability; an empty reduction has none (and gives -inf).
   Tensor m = reduced_count(x, mask) == 0 ? zeros(kept_shape(x, mask), xf.dtype()) : detach(amax(xf, axes, true));
@@ -264,11 +266,15 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   return div(e, sum(e, ax, true));
 }
 
+// (x - m) - log(sum(exp(x - m))) with m the row's max as it is (PyTorch's form): no
+// cancellation against a large m, and a row holding +inf or -inf only gives NaN, as softmax.
 Tensor log_softmax(const Tensor& x, int64_t axis) {
   const Tensor xf = to_dtype(x, to_floating(x.dtype()));
   Axes ax{normalize_axis(axis, x.dim(), "log_softmax")};
   if (x.dim() == 0) return sub(xf, xf);
-  return sub(xf, logsumexp(xf, ax, true));
+  if (x.numel() == 0) return xf;
+  Tensor shifted = sub(xf, detach(amax(xf, ax, true)));
+  return sub(shifted, log(sum(exp(shifted), ax, true)));
 }
 
 static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> axis, bool keepdims, bool is_max) {

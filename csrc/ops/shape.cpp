@@ -106,18 +106,10 @@ Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
 }
 
 Tensor squeeze(const Tensor& x, std::optional<Axes> axes) {
-  SmallVec<bool, 6> drop(size_t(x.dim()), false);
-  if (!axes) {
-    for (int64_t d = 0; d < x.dim(); ++d) drop[size_t(d)] = x.shape()[size_t(d)] == 1;
-  } else {
-    for (int64_t a : *axes) {
-      const int64_t d = normalize_axis(a, x.dim(), "squeeze");
-      if (x.dim() == 0) continue;
-      drop[size_t(d)] = x.shape()[size_t(d)] == 1;  // a non-unit axis stays, as in PyTorch
-    }
-  }
-  Shape shape;
-  for (int64_t d = 0; d < x.dim(); ++d) if (!drop[size_t(d)]) shape.push_back(x.shape()[size_t(d)]);
+  const SmallVec<bool, 6> named = axis_mask(x, axes, "squeeze");
+  Shape shape;  // a named non-unit axis stays, as in PyTorch
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!named[size_t(d)] || x.shape()[size_t(d)] != 1) shape.push_back(x.shape()[size_t(d)]);
   return reshape(x, shape);
 }
 

@@ -83,22 +83,46 @@ OptAxes axes_arg(const py::object& o, const char* op) {
   if (o.is_none()) return std::nullopt;
   Axes a;
   if (PyLong_Check(o.ptr())) { a.push_back(int_arg(o, op, "axis")); return a; }
-  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()))
+  // bytes and bytearray are sequences of ints, but not axes (NumPy and PyTorch refuse them)
+  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()) || PyBytes_Check(o.ptr()) || PyByteArray_Check(o.ptr()))
     throw TypeError(str_cat(op, ": axis must be None, an int or a tuple of ints, got ", type_name(o)));
   for (auto item : py::reinterpret_borrow<py::sequence>(o)) a.push_back(int_arg(item, op, "axis"));
   return a;
 }
 
-std::optional<double> opt_double(const py::object& o, const char* op, const char* what) {
+// A bound such as clamp's: its kind (bool, int, float) takes part in type promotion; a
+// tensor counts as a number of its dtype's kind.
+std::optional<Scalar> opt_scalar(const py::object& o, const char* op, const char* what) {
   if (o.is_none()) return std::nullopt;
-  return number_arg(o, op, what);
+  Scalar s;
+  if (as_scalar(o.ptr(), s)) return s;
+  const double v = number_arg(o, op, what);  // a tensor; refuses anything else
+  switch (unwrap(o.ptr()).dtype()) {
+    case DType::Bool: return Scalar::from_bool(v != 0);
+    case DType::Int64: return Scalar::from_int(py::cast<int64_t>(o));
+    default: return Scalar::from_double(v);
+  }
 }
 
-void set_requires_grad(const Tensor& t, bool on, const char* op) {
-  if (!on) return;
-  TG_CHECK(is_floating(t.dtype()), RuntimeError, op, ": only floating point tensors can require gradients (got ",
-           describe(t), ")");
-  t.impl()->requires_grad = true;
+// A fill value: a Python bool, int or float keeps its kind (an int beyond int64 becomes a
+// float); anything float() takes (NumPy scalars, one-element tensors) is a float.
+Scalar fill_value_arg(const py::object& v, const char* op) {
+  Scalar s;
+  if (as_scalar(v.ptr(), s)) return s;
+  try {
+    return Scalar::from_double(py::cast<double>(v));
+  } catch (const py::cast_error&) {
+    throw TypeError(str_cat(op, ": the fill value must be a number, got ", type_name(v)));
+  }
+}
+
+// A factory's dtype, checked against requires_grad before anything is allocated (so a huge
+// int tensor asked to require grad raises this error, not MemoryError).
+DType factory_dtype(const py::object& dtype, DType fallback, bool requires_grad, const char* op) {
+  const DType d = dtype_arg(dtype, fallback);
+  TG_CHECK(!requires_grad || is_floating(d), RuntimeError, op, ": only floating point tensors can require gradients (got ",
+           dtype_name(d), ")");
+  return d;
 }
 
 // Errors leaving a bound function name it (rethrow_named, py_tensor.cpp).
@@ -579,8 +603,8 @@ PYBIND11_MODULE(_C, m) {
 
   auto factory = [&](const char* name, Tensor (*f)(const Shape&, DType)) {
     def_fn(name, [f, name](py::args shape, py::object dtype, bool requires_grad) {
-      Tensor t = f(varargs_shape(shape, name), dtype_arg(dtype, DType::Float32));
-      set_requires_grad(t, requires_grad, name);
+      Tensor t = f(varargs_shape(shape, name), factory_dtype(dtype, DType::Float32, requires_grad, name));
+      t.impl()->requires_grad = requires_grad;
       return t;
     }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   };
@@ -591,31 +615,29 @@ PYBIND11_MODULE(_C, m) {
   factory("randn", &randn);
   def_fn("full", [](py::object shape, py::object value, py::object dtype, bool requires_grad) {
     DType fallback = PyBool_Check(value.ptr()) ? DType::Bool : PyLong_Check(value.ptr()) ? DType::Int64 : DType::Float32;
-    Scalar v = PyBool_Check(value.ptr()) ? Scalar::from_bool(value.ptr() == Py_True)
-               : PyLong_Check(value.ptr()) ? Scalar::from_int(py::cast<int64_t>(value))
-                                           : Scalar::from_double(py::cast<double>(value));
-    Tensor t = full(checked_size(shape, "full"), v, dtype_arg(dtype, fallback));
-    set_requires_grad(t, requires_grad, "full");
+    Tensor t = full(checked_size(shape, "full"), fill_value_arg(value, "full"),
+                    factory_dtype(dtype, fallback, requires_grad, "full"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   def_fn("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool requires_grad) {
     py::object start = b.is_none() ? py::int_(0) : a, stop = b.is_none() ? a : b;
     const bool all_int = PyLong_Check(start.ptr()) && PyLong_Check(stop.ptr()) && PyLong_Check(step.ptr());
     Tensor t = arange(py::cast<double>(start), py::cast<double>(stop), py::cast<double>(step),
-                      dtype_arg(dtype, all_int ? DType::Int64 : DType::Float32));
-    set_requires_grad(t, requires_grad, "arange");
+                      factory_dtype(dtype, all_int ? DType::Int64 : DType::Float32, requires_grad, "arange"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("start"), py::arg("stop") = py::none(), py::arg("step") = 1, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   def_fn("linspace", [](double start, double stop, int64_t num, py::object dtype, bool requires_grad) {
-    Tensor t = linspace(start, stop, num, dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad, "linspace");
+    Tensor t = linspace(start, stop, num, factory_dtype(dtype, DType::Float32, requires_grad, "linspace"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("start"), py::arg("stop"), py::arg("num") = 50, py::kw_only(), py::arg("dtype") = py::none(),
      py::arg("requires_grad") = false);
   def_fn("eye", [](int64_t n, py::object mcols, py::object dtype, bool requires_grad) {
-    Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), dtype_arg(dtype, DType::Float32));
-    set_requires_grad(t, requires_grad, "eye");
+    Tensor t = eye(n, mcols.is_none() ? n : py::cast<int64_t>(mcols), factory_dtype(dtype, DType::Float32, requires_grad, "eye"));
+    t.impl()->requires_grad = requires_grad;
     return t;
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   def_fn("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
@@ -662,7 +684,7 @@ PYBIND11_MODULE(_C, m) {
       Scalar s = PyFloat_Check(b.ptr()) ? Scalar::from_double(py::cast<double>(b)) : Scalar::from_int(py::cast<int64_t>(b));
       return nogil(a, [&] { return pow(a, s); });
     }
-    Tensor e = py::cast<Tensor>(b);
+    Tensor e = is_tensor(b.ptr()) ? unwrap(b.ptr()) : tensor_from_python(b.ptr(), nullptr);
     return nogil(a, [&] { return pow(a, e); });
   });
   def_both("matmul", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return matmul(a, b); }); });
@@ -670,7 +692,7 @@ PYBIND11_MODULE(_C, m) {
   def_both("minimum", [](const Tensor& a, const Tensor& b) { return nogil(a, [&] { return minimum(a, b); }); });
   def_fn("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return nogil(a, [&] { return where(c, a, b); }); });
   def_both("clamp", [](const Tensor& x, py::object lo, py::object hi) {
-    std::optional<double> l = opt_double(lo, "clamp", "min"), h = opt_double(hi, "clamp", "max");
+    std::optional<Scalar> l = opt_scalar(lo, "clamp", "min"), h = opt_scalar(hi, "clamp", "max");
     return nogil(x, [&] { return clamp(x, l, h); });
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
   def_both("leaky_relu", [](const Tensor& x, double slope) { return nogil(x, [&] { return leaky_relu(x, slope); }); },
@@ -682,7 +704,7 @@ PYBIND11_MODULE(_C, m) {
       Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
       if (PyFloat_Check(other.ptr())) fs(t, Scalar::from_double(py::cast<double>(other)));
       else if (PyLong_Check(other.ptr()) && !PyBool_Check(other.ptr())) fs(t, Scalar::from_int(py::cast<int64_t>(other)));
-      else ft(t, py::cast<Tensor>(other));
+      else ft(t, is_tensor(other.ptr()) ? unwrap(other.ptr()) : tensor_from_python(other.ptr(), nullptr));  // its error, not a cast's
       return self;
     });
   };
@@ -691,9 +713,9 @@ PYBIND11_MODULE(_C, m) {
   inplace("mul_", &mul_, &mul_);
   inplace("div_", &div_, &div_);
   def_method("zero_", [](py::object self) { zero_(reinterpret_cast<PyTensor*>(self.ptr())->tensor); return self; });
-  def_method("fill_", [](py::object self, double v) {
+  def_method("fill_", [](py::object self, py::object v) {
     Tensor& t = reinterpret_cast<PyTensor*>(self.ptr())->tensor;
-    fill_(t, Scalar::from_double(v));
+    fill_(t, fill_value_arg(v, "fill_"));
     return self;
   });
   def_method("copy_", [](py::object self, const Tensor& src) {
@@ -701,7 +723,7 @@ PYBIND11_MODULE(_C, m) {
     return self;
   });
   def_method("clamp_", [](py::object self, py::object lo, py::object hi) {
-    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_double(lo, "clamp_", "min"), opt_double(hi, "clamp_", "max"));
+    clamp_(reinterpret_cast<PyTensor*>(self.ptr())->tensor, opt_scalar(lo, "clamp_", "min"), opt_scalar(hi, "clamp_", "max"));
     return self;
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
 
@@ -738,23 +760,30 @@ PYBIND11_MODULE(_C, m) {
   def_both("argmin", [](const Tensor& x, py::object axis, bool keepdims) {
     return argmin(x, axis.is_none() ? std::nullopt : std::optional<int64_t>(int_arg(axis, "argmin", "axis")), keepdims);
   }, py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  def_both("softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return softmax(x, axis); }); },
-           py::arg("axis") = -1);
-  def_both("log_softmax", [](const Tensor& x, int64_t axis) { return nogil(x, [&] { return log_softmax(x, axis); }); },
-           py::arg("axis") = -1);
+  def_both("softmax", [](const Tensor& x, py::object axis) {
+    const int64_t a = int_arg(axis, "softmax", "axis");
+    return nogil(x, [&] { return softmax(x, a); });
+  }, py::arg("axis") = -1);
+  def_both("log_softmax", [](const Tensor& x, py::object axis) {
+    const int64_t a = int_arg(axis, "log_softmax", "axis");
+    return nogil(x, [&] { return log_softmax(x, a); });
+  }, py::arg("axis") = -1);
 
   // ---- shape ----
   def_method("reshape", [](const Tensor& x, py::args shape) { return reshape(x, varargs_shape(shape, "reshape")); });
   def_fn("reshape", [](const Tensor& x, py::object shape) { return reshape(x, shape_arg(shape, "reshape")); });
   def_method("view", [](const Tensor& x, py::args shape) { return view(x, varargs_shape(shape, "view")); });
-  def_both("flatten", [](const Tensor& x, int64_t start, int64_t end) { return flatten(x, start, end); },
-           py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  def_both("flatten", [](const Tensor& x, py::object start, py::object end) {
+    return flatten(x, int_arg(start, "flatten", "start_dim"), int_arg(end, "flatten", "end_dim"));
+  }, py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   def_both("squeeze", [](const Tensor& x, py::object axis) {
     return squeeze(x, axis.is_none() ? std::nullopt : axes_arg(axis, "squeeze"));
   }, py::arg("axis") = py::none());
-  def_both("unsqueeze", [](const Tensor& x, int64_t axis) { return unsqueeze(x, axis); }, py::arg("axis"));
-  def_both("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
-           py::arg("dim0") = -2, py::arg("dim1") = -1);
+  def_both("unsqueeze", [](const Tensor& x, py::object axis) { return unsqueeze(x, int_arg(axis, "unsqueeze", "axis")); },
+           py::arg("axis"));
+  def_both("transpose", [](const Tensor& x, py::object a, py::object b) {
+    return transpose(x, int_arg(a, "transpose", "dim0"), int_arg(b, "transpose", "dim1"));
+  }, py::arg("dim0") = -2, py::arg("dim1") = -1);
   def_method("permute", [](const Tensor& x, py::args dims) {
     Shape s = varargs_shape(dims, "permute");
     return permute(x, Axes(s.begin(), s.end()));
@@ -765,19 +794,21 @@ PYBIND11_MODULE(_C, m) {
   });
   def_method("expand", [](const Tensor& x, py::args shape) { return expand(x, varargs_shape(shape, "expand")); });
   def_both("broadcast_to", [](const Tensor& x, py::object shape) { return broadcast_to(x, shape_arg(shape, "broadcast_to")); });
-  def_fn("concat", [](py::object xs, int64_t axis) { return concat(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
-  def_fn("stack", [](py::object xs, int64_t axis) { return stack(tensor_list(xs), axis); }, py::arg("tensors"), py::arg("axis") = 0);
-  def_both("split", [](const Tensor& x, py::object sections, int64_t axis) {
-    const int64_t d = normalize_axis(axis, x.dim(), "split");
+  def_fn("concat", [](py::object xs, py::object axis) { return concat(tensor_list(xs), int_arg(axis, "concat", "axis")); },
+         py::arg("tensors"), py::arg("axis") = 0);
+  def_fn("stack", [](py::object xs, py::object axis) { return stack(tensor_list(xs), int_arg(axis, "stack", "axis")); },
+         py::arg("tensors"), py::arg("axis") = 0);
+  def_both("split", [](const Tensor& x, py::object sections, py::object axis) {
+    const int64_t d = normalize_axis(int_arg(axis, "split", "axis"), x.dim(), "split");
     std::vector<int64_t> sizes;
-    if (PyLong_Check(sections.ptr())) {  // a chunk size, as torch.split; the last chunk may be smaller
-      const int64_t chunk = py::cast<int64_t>(sections);
+    if (!PySequence_Check(sections.ptr())) {  // a chunk size, as torch.split; the last chunk may be smaller
+      const int64_t chunk = int_arg(sections, "split", "split_size_or_sections");
       TG_CHECK(chunk > 0, ValueError, "split: chunk size must be positive, got ", chunk);
       const int64_t n = x.dim() ? x.shape()[size_t(d)] : 0;
       for (int64_t s = 0; s < n; s += chunk) sizes.push_back(std::min(chunk, n - s));
       if (n == 0) sizes.push_back(0);
     } else {
-      for (auto s : py::reinterpret_borrow<py::sequence>(sections)) sizes.push_back(py::cast<int64_t>(s));
+      for (auto s : py::reinterpret_borrow<py::sequence>(sections)) sizes.push_back(int_arg(s, "split", "a section size"));
     }
     std::vector<Tensor> parts = split(x, sizes, d);
     py::tuple out(parts.size());

@@ -131,7 +131,7 @@ static void tensor_dealloc(PyObject* self) {
 
 // ---- conversion from Python values --------------------------------------------------------
 
-static bool as_scalar(PyObject* o, Scalar& s) {
+bool as_scalar(PyObject* o, Scalar& s) {
   if (PyFloat_Check(o)) { s = Scalar::from_double(PyFloat_AS_DOUBLE(o)); return true; }
   if (PyBool_Check(o)) { s = Scalar::from_bool(o == Py_True); return true; }
   if (PyLong_Check(o)) {
@@ -237,6 +237,10 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
   if (!asarray_fn) throw pybind11::error_already_set();
   PyObject* arr = PyObject_CallOneArg(asarray_fn, data);  // a tuple is one argument, not many
   Py_DECREF(asarray_fn);
+  if (!arr && PyErr_ExceptionMatches(PyExc_ValueError)) {  // NumPy's message for ragged nesting names no op
+    pybind11::error_already_set e;
+    throw ValueError(str_cat("tensor: cannot convert ", Py_TYPE(data)->tp_name, " to a tensor (", std::string(pybind11::str(e.value())), ")"));
+  }
   if (!arr) throw pybind11::error_already_set();
   pybind11::object holder = pybind11::reinterpret_steal<pybind11::object>(arr);
   if (!has_dtype) {
@@ -307,6 +311,9 @@ static void tensor_releasebuffer(PyObject*, Py_buffer* view) { PyMem_Free(view->
 // ---- arithmetic slots ---------------------------------------------------------------------
 
 enum class Arith { Add, Sub, Mul, Div, Pow, MatMul };
+// The op names errors carry (in-place: the method's name)
+static const char* const kArithNames[] = {"add", "sub", "mul", "div", "pow", "matmul"};
+static const char* const kInplaceNames[] = {"add_", "sub_", "mul_", "div_", "pow_", "matmul_"};
 
 static bool heavy(const Tensor& a) { return a.numel() >= kReleaseGilNumel; }
 
@@ -355,14 +362,34 @@ static PyObject* nb_arith(PyObject* a, PyObject* b) {
     Tensor o;
     try {
       o = tensor_from_python(other, nullptr);
-    } catch (const TypeError&) {
-      Py_RETURN_NOTIMPLEMENTED;  // Python's TypeError then names the operator and both types
+    } catch (const TypeError& e) {
+      // For a list Python's TypeError then names the operator and both types; an array
+      // would go to NumPy's reflected operator, which answers for the Tensor (an ndarray of
+      // objects, or an error naming neither).
+      if (PyList_Check(other) || PyTuple_Check(other)) Py_RETURN_NOTIMPLEMENTED;
+      throw TypeError(str_cat(kArithNames[int(op)], ": unsupported operand (", e.what(), ")"));
+    } catch (...) {
+      rethrow_named(kArithNames[int(op)]);  // a ragged list, say
     }
     return wrap(a_is_t ? arith_tt(op, t, o) : arith_tt(op, o, t));
   }
   Py_RETURN_NOTIMPLEMENTED;
   TG_CATCH(nullptr)
 }
+
+// Remainder and floor division are not implemented. For the operands the other operators
+// take, this says so instead of returning NotImplemented, which would let NumPy's reflected
+// operator answer for a Tensor (an ndarray result, or an error naming neither).
+static PyObject* nb_unsupported(PyObject* a, PyObject* b, const char* symbol) {
+  PyObject* other = is_tensor(a) ? b : a;
+  Scalar s;
+  if (!is_tensor(other) && !as_scalar(other, s) && !is_array_like(other)) Py_RETURN_NOTIMPLEMENTED;
+  PyErr_Format(PyExc_TypeError, "unsupported operand type(s) for %s: '%s' and '%s' (tapegrad has no remainder or "
+               "floor division)", symbol, Py_TYPE(a)->tp_name, Py_TYPE(b)->tp_name);
+  return nullptr;
+}
+static PyObject* nb_remainder(PyObject* a, PyObject* b) { return nb_unsupported(a, b, "%"); }
+static PyObject* nb_floor_divide(PyObject* a, PyObject* b) { return nb_unsupported(a, b, "//"); }
 
 static PyObject* nb_power(PyObject* a, PyObject* b, PyObject* mod) {
   if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
@@ -377,7 +404,11 @@ static PyObject* nb_inplace(PyObject* a, PyObject* b) {
   Scalar s;
   const bool scalar = as_scalar(b, s);
   Tensor o;
-  if (!scalar) o = is_tensor(b) ? unwrap(b) : tensor_from_python(b, nullptr);
+  try {
+    if (!scalar) o = is_tensor(b) ? unwrap(b) : tensor_from_python(b, nullptr);
+  } catch (...) {
+    rethrow_named(kInplaceNames[int(op)]);
+  }
   {
     ReleaseGilIf nogil(heavy(t));
     switch (op) {
@@ -545,6 +576,10 @@ static std::pair<Tensor, Shape> advanced_positions(const Tensor& x, PyObject* ke
   pybind11::tuple shape(size_t(x.dim()));
   for (int64_t d = 0; d < x.dim(); ++d) shape[size_t(d)] = pybind11::int_(x.shape()[size_t(d)]);
   PyObject* r = PyObject_CallFunctionObjArgs(advanced_index_helper, shape.ptr(), key, nullptr);
+  if (!r && PyErr_ExceptionMatches(PyExc_OverflowError)) {  // NumPy's, for an int beyond int64: as the basic path
+    PyErr_Clear();
+    throw IndexError(str_cat("index: an index of ", describe(x), " is out of range (too large)"));
+  }
   if (!r) throw pybind11::error_already_set();
   pybind11::object res = pybind11::reinterpret_steal<pybind11::object>(r);
   Tensor flat = tensor_from_python(res.ptr(), dtype_object(DType::Int64));
@@ -564,6 +599,14 @@ static PyObject* tensor_getitem(PyObject* self, PyObject* key) {
   TG_CATCH(nullptr)
 }
 
+// A value with more dims than its destination may carry leading size-1 dims, which
+// NumPy and PyTorch drop (x[0] = [[1, 2, 3]] for a row of 3).
+static Tensor drop_leading_ones(const Tensor& v, size_t ndim) {
+  size_t k = 0;
+  while (size_t(v.dim()) - k > ndim && v.shape()[k] == 1) ++k;
+  return k ? reshape(v, Shape(v.shape().begin() + k, v.shape().end())) : v;
+}
+
 static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   try {
     try {
@@ -581,12 +624,12 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   if (key_is_basic(key)) {
     Tensor target = basic_index(x, parse_basic(x, key));
     if (scalar) fill_(target, s);
-    else copy_(target, v);
+    else copy_(target, drop_leading_ones(v, size_t(target.dim())));
     return 0;
   }
   auto [flat, shape] = advanced_positions(x, key);
   if (scalar) v = full(Shape{}, s, x.dtype());
-  index_put_flat_(x, flat, reshape(expand(v, shape), Shape{flat.numel()}));
+  index_put_flat_(x, flat, reshape(expand(drop_leading_ones(v, shape.size()), shape), Shape{flat.numel()}));
   return 0;
     } catch (...) {
       rethrow_named("__setitem__");
@@ -727,6 +770,8 @@ void init_tensor_type(PyObject* module) {
       {Py_nb_true_divide, (void*)nb_arith<Arith::Div>},
       {Py_nb_matrix_multiply, (void*)nb_arith<Arith::MatMul>},
       {Py_nb_power, (void*)nb_power},
+      {Py_nb_remainder, (void*)nb_remainder},
+      {Py_nb_floor_divide, (void*)nb_floor_divide},
       {Py_nb_inplace_add, (void*)nb_inplace<Arith::Add>},
       {Py_nb_inplace_subtract, (void*)nb_inplace<Arith::Sub>},
       {Py_nb_inplace_multiply, (void*)nb_inplace<Arith::Mul>},

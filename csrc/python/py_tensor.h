@@ -29,6 +29,8 @@ PyObject* wrap_as(PyTypeObject* type, Tensor t);
 // dtype_or_null: a dtype object or nullptr to infer (floats -> float32).
 Tensor tensor_from_python(PyObject* data, PyObject* dtype_or_null);
 bool parse_dtype(PyObject* obj, DType& out);  // accepts our dtypes, NumPy dtypes, names
+// A Python bool, int or float as a Scalar of that kind (an int beyond int64 becomes a float).
+bool as_scalar(PyObject* o, Scalar& s);
 PyObject* dtype_object(DType d);              // borrowed
 void register_dtypes(PyObject* float32, PyObject* float64, PyObject* int64, PyObject* boolean,
                      PyObject* converter);

@@ -12,6 +12,7 @@ _C._register_dtypes(float32, float64, int64, bool, _as_dtype)
 
 from ._tensor import Tensor  # noqa: E402
 from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from ._errors import names_errors as _names_errors  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -71,13 +72,22 @@ cat = concat
 clone, detach = _C.clone, _C.detach
 
 
+@_names_errors("allclose")
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when |a - b| <= atol + rtol * |b| everywhere (NumPy's rule)."""
     import builtins
 
     import numpy as np
 
-    return builtins.bool(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    def numeric(v, what):
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "biuf":  # None, str, objects, ints beyond int64
+            raise TypeError(f"{what} must be a tensor, an array or numbers, got {type(v).__name__} "
+                            f"(NumPy dtype {arr.dtype})")
+        return arr
+
+    return builtins.bool(np.allclose(numeric(a, "a"), numeric(b, "b"), rtol=numeric(rtol, "rtol"),
+                                     atol=numeric(atol, "atol"), equal_nan=equal_nan))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -2,11 +2,15 @@
 import functools
 
 
+_DOCUMENTED = (TypeError, ValueError, IndexError, RuntimeError)
+
+
 def _renamed(e, name):
     try:
         return type(e)(f"{name}: {e}")
-    except Exception:  # an exception type whose constructor takes other arguments
-        return None
+    except Exception:  # a type whose constructor takes other arguments (NumPy's UFuncTypeError):
+        base = next(b for b in _DOCUMENTED if isinstance(e, b))  # its documented base
+        return base(f"{name}: {e}")
 
 
 def names_errors(name):
@@ -21,17 +25,31 @@ def names_errors(name):
                 return fn(*args, **kwargs)
             except AttributeError as e:
                 raise TypeError(f"{name}: invalid argument ({e})") from None
-            except (TypeError, ValueError, IndexError, RuntimeError) as e:
+            except _DOCUMENTED as e:
                 if name.lower() in str(e).lower():
                     raise
-                renamed = _renamed(e, name)
-                if renamed is None:
-                    raise
-                raise renamed from None
+                raise _renamed(e, name) from None
 
         return wrapper
 
     return decorate
+
+
+def check_number(value, what):
+    """TypeError saying `what` must be a number unless `value` is a real number or a
+    one-element tensor/array of one, before code compares it (which would fail with an
+    unrelated message)."""
+    import numbers
+
+    if isinstance(value, numbers.Real):
+        return
+    if getattr(value, "size", None) == 1 and not isinstance(value, (str, bytes)):
+        try:
+            float(value)
+            return
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{what} must be a number, got {type(value).__name__}")
 
 
 def name_public_functions(namespace, names):

@@ -18,7 +18,16 @@ class Variable(Tensor):
     by any GradientTape whose block uses them. It does not require grad in the
     autograd sense, so ops on it outside a tape record nothing."""
 
+    @names_errors("Variable")
     def __new__(cls, value, trainable=True, name=None, dtype=None):
+        if trainable is None:  # tf.Variable's default
+            trainable = True
+        # a bool or NumPy's bool scalar; not bool() of anything (ambiguous for tensors and arrays)
+        if not isinstance(trainable, bool) and not (getattr(trainable, "shape", None) == ()
+                                                    and str(getattr(trainable, "dtype", "")) == "bool"):
+            raise TypeError(f"trainable must be True or False, got {type(trainable).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         if isinstance(value, Tensor):
             value = value.detach()
         self = Tensor.__new__(cls, value, dtype=None if dtype is None else as_dtype(dtype))

@@ -8,6 +8,7 @@ to any order of differentiation.
 import math
 
 from .. import _C
+from .._errors import check_number
 from .._tensor import Tensor
 
 __all__ = ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "softmax", "log_softmax", "linear", "dropout",
@@ -43,11 +44,11 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 def softmax(input, dim=-1):
-    return _C.softmax(input, int(dim))
+    return _C.softmax(input, dim)
 
 
 def log_softmax(input, dim=-1):
-    return _C.log_softmax(input, int(dim))
+    return _C.log_softmax(input, dim)
 
 
 def linear(input, weight, bias=None):
@@ -61,6 +62,7 @@ def linear(input, weight, bias=None):
 def dropout(input, p=0.5, training=True):
     """Zero each element with probability ``p`` and scale the others by 1 / (1 - p), in
     training mode; the identity otherwise. Uses tapegrad's RNG (``tg.manual_seed``)."""
+    check_number(p, "dropout probability")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:

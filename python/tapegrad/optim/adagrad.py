@@ -1,6 +1,6 @@
 """Adagrad, with torch.optim.Adagrad's arithmetic."""
 from .. import _C
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _check_numbers
 
 
 class Adagrad(Optimizer):
@@ -15,6 +15,7 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
+        _check_numbers(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
         _check(group["lr"] >= 0.0, f"Invalid learning rate: {group['lr']}")
         _check(group["lr_decay"] >= 0.0, f"Invalid lr_decay value: {group['lr_decay']}")
         _check(group["weight_decay"] >= 0.0, f"Invalid weight_decay value: {group['weight_decay']}")

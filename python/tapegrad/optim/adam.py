@@ -1,6 +1,6 @@
 """Adam (with AMSGrad) and AdamW, with torch.optim.Adam / AdamW's arithmetic."""
 from .. import _C
-from .optimizer import Optimizer, _check, _zeros_like
+from .optimizer import Optimizer, _check, _check_numbers, _zeros_like
 
 
 class Adam(Optimizer):
@@ -16,10 +16,12 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
+        _check_numbers(group, "lr", "eps", "weight_decay")
         _check(group["lr"] >= 0.0, f"Invalid learning rate: {group['lr']}")
         _check(group["eps"] >= 0.0, f"Invalid epsilon value: {group['eps']}")
         betas = group["betas"]
         _check(isinstance(betas, (tuple, list)) and len(betas) == 2, f"betas must be a pair, got {betas!r}")
+        _check_numbers({"betas[0]": betas[0], "betas[1]": betas[1]}, "betas[0]", "betas[1]")
         _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
         _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
         _check(group["weight_decay"] >= 0.0, f"Invalid weight_decay value: {group['weight_decay']}")

@@ -26,6 +26,7 @@ import copy
 from collections import OrderedDict
 
 from .. import _C
+from .._errors import check_number, names_errors
 from .._grad_mode import enable_grad, no_grad
 from .._tensor import Tensor
 
@@ -44,8 +45,6 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            from .._errors import names_errors
-
             cls.__init__ = names_errors(cls.__name__)(cls.__dict__["__init__"])
 
     def __init__(self, params, defaults):
@@ -70,6 +69,7 @@ class Optimizer:
             self.add_param_group(group)
 
     # ------------------------------------------------------------------ groups
+    @names_errors("add_param_group")
     def add_param_group(self, param_group):
         """Add a group of parameters (a dict with 'params' and optional hyper-parameters)."""
         if not isinstance(param_group, dict):
@@ -376,3 +376,8 @@ def zero_grads(params, set_to_none=True):
 def _check(cond, message):
     if not cond:
         raise ValueError(message)
+
+
+def _check_numbers(group, *names):
+    for name in names:
+        check_number(group[name], name)

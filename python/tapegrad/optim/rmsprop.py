@@ -1,6 +1,6 @@
 """RMSprop, with torch.optim.RMSprop's arithmetic."""
 from .. import _C
-from .optimizer import Optimizer, _check, _zeros_like
+from .optimizer import Optimizer, _check, _check_numbers, _zeros_like
 
 
 class RMSprop(Optimizer):
@@ -15,6 +15,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
+        _check_numbers(group, "lr", "alpha", "eps", "weight_decay", "momentum")
         _check(group["lr"] >= 0.0, f"Invalid learning rate: {group['lr']}")
         _check(group["eps"] >= 0.0, f"Invalid epsilon value: {group['eps']}")
         _check(group["momentum"] >= 0.0, f"Invalid momentum value: {group['momentum']}")

@@ -1,6 +1,6 @@
 """SGD with momentum, dampening, weight decay and Nesterov momentum (torch.optim.SGD)."""
 from .. import _C
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _check_numbers
 
 
 class SGD(Optimizer):
@@ -23,6 +23,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
+        _check_numbers(group, "lr", "momentum", "dampening", "weight_decay")
         _check(group["lr"] >= 0.0, f"Invalid learning rate: {group['lr']}")
         _check(group["momentum"] >= 0.0, f"Invalid momentum value: {group['momentum']}")
         _check(group["weight_decay"] >= 0.0, f"Invalid weight_decay value: {group['weight_decay']}")
