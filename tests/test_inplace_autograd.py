@@ -6,6 +6,8 @@ history (CopySlices), which every other view of that base then follows
 (AsStridedBackward). Gradients are checked against central finite differences in
 float64 (tg.gradcheck); the comparison with torch itself is in test_against_torch.py.
 """
+import threading
+
 import numpy as np
 import pytest
 
@@ -326,6 +328,24 @@ def test_inplace_on_views_second_derivatives():
     assert gradgradcheck(f, (rand(4, 3), rand(3, seed=1)))
 
 
+def test_backward_twice_through_writes():
+    # The positions a write or a regenerated view keeps are its geometry, not saved values
+    # (PyTorch's CopySlices / AsStridedBackward save none): a second backward works.
+    x = rand(3, 4)
+    y = x * 2.0
+    col = y[:, 1]
+    y[1].mul_(3.0)
+    y[[0, 2], 3] = 0.0
+    loss = y.sum() + col.sum()
+    loss.backward()
+    loss.backward()
+    g = np.full((3, 4), 2.0)
+    g[1] = 6.0
+    g[[0, 2], 3] = 0.0
+    g[:, 1] += [2.0, 6.0, 2.0]
+    close(x.grad, 2 * g)
+
+
 def test_inplace_on_view_under_no_grad_keeps_histories():
     x = rand(2, 3)
     y = x * 2.0
@@ -418,3 +438,38 @@ def test_gradient_tape_sees_inplace_on_views():
     close(tape.gradient(first_col, v), [[1 + vv[1, 0], 0], [vv[0, 0], 0]])
     # a view made stale inside the block has its history regenerated on the tape afterwards
     close(tape.gradient(first_row, v), [[1, 0], [0, 0]])
+
+
+# ------------------------------------------------------------------------ threads ----
+
+def test_threads_reading_a_stale_view_together():
+    # Reading a view written since its history was set regenerates that history; threads
+    # that read the same view at once (big tensors: the ops run without the GIL) must
+    # all get one consistent history.
+    x = rand(256, 256)
+    y = x * 1.0
+    view = y[:200]
+    for round_ in range(5):
+        with tg.no_grad():
+            y[255, 0] = float(round_)  # not recorded, but the view's history is regenerated
+        outs, errors = [], []
+
+        def work():
+            try:
+                outs.append((view * 2.0).sum())
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        fns = [o.grad_fn.next_functions[0][0].next_functions[0][0] for o in outs]  # sum <- mul <- view
+        assert len({id(f) for f in fns}) == 1 and fns[0].name() == "AsStridedBackward"
+        want = np.zeros((256, 256))
+        want[:200] = 2.0
+        for o in outs:
+            (g,) = tg.grad(o, x)
+            close(g, want)

@@ -143,7 +143,8 @@ Tensor take(const Tensor& x, const Tensor& flat_index, const Shape& out_shape);
 // Scatter-add: out = zeros(shape); out.flat[index[i]] += src[i].
 Tensor index_add_flat(const Shape& shape, const Tensor& flat_index, const Tensor& src);
 // x.flat[index] = values (broadcast to index's shape), out of place and in place
-// (setitem with advanced indices).
+// (setitem with advanced indices). The recorded node keeps `flat_index` as it is: do
+// not change it afterwards.
 Tensor index_put(const Tensor& x, const Tensor& flat_index, const Tensor& values);
 void index_put_(Tensor& x, const Tensor& flat_index, const Tensor& values);
 Tensor nonzero_flat(const Tensor& mask);  // int64 flat positions of true entries

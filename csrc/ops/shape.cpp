@@ -1,6 +1,7 @@
 // Shape ops (views where NumPy makes views), joins and splits, and indexing.
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
 #include <numeric>
 
 #include "ops/op_utils.h"
@@ -90,7 +91,7 @@ void track_view(const Tensor& out, const Tensor& x) {
   const Ref<TensorImpl>& root = x.impl()->view_base ? x.impl()->view_base : x.impl_ref();
   if (!non_overlapping(Tensor(root))) return;
   out.impl()->view_base = root;
-  out.impl()->view_version = out.version();
+  out.impl()->view_version.store(out.version(), std::memory_order_relaxed);
 }
 }  // namespace
 
@@ -395,8 +396,7 @@ void check_flat_index(const Tensor& idx, int64_t numel, const char* op) {
 struct TakeBackward final : Node {
   SavedTensor index;
   Shape input_shape;
-  const char* label = "IndexBackward";
-  const char* name() const override { return label; }
+  const char* name() const override { return "IndexBackward"; }
   GradList apply(GradList& g) override { return {index_add_flat(input_shape, index.unpack(this), g[0])}; }
   void release_saved() override { index.reset(); }
 };
@@ -470,24 +470,23 @@ static void scatter_into(const Tensor& x, const Tensor& index, const Tensor& val
 }
 
 // Where positions repeat the last write wins; the values' gradient is still gathered for
-// every write, as torch.index_put_ gives it.
+// every write, as torch.index_put_ gives it. The positions are ours alone (no one can
+// change them), part of the node like a view's geometry: not freed after a backward.
 struct IndexPutBackward final : Node {
-  SavedTensor index;
+  Tensor index;
   InputMeta values_meta;
   const char* label = "IndexPutBackward";
   const char* name() const override { return label; }
   GradList apply(GradList& g) override {
-    Tensor idx = index.unpack(this);
     GradList r(2);
-    if (needs_input_grad(0)) r[0] = index_put(g[0], idx, zeros({}, g[0].dtype()));
-    if (needs_input_grad(1)) r[1] = fit_grad(take(g[0], idx, idx.shape()), values_meta);
+    if (needs_input_grad(0)) r[0] = index_put(g[0], index, zeros({}, g[0].dtype()));
+    if (needs_input_grad(1)) r[1] = fit_grad(take(g[0], index, index.shape()), values_meta);
     return r;
   }
-  void release_saved() override { index.reset(); }
 };
 void record_index_put(const Tensor& out, const Tensor& x, const Tensor& index, const Tensor& values, const char* label) {
   auto* n = record<IndexPutBackward>(out, x, values);
-  n->index = SavedTensor(index, false);
+  n->index = index;
   if (values.defined()) n->values_meta = InputMeta(values);
   n->label = label;
 }
@@ -530,23 +529,37 @@ Tensor positions_in(const Tensor& base, const Tensor& v) {
   return pos;
 }
 
+// A view's history regenerated from its base's: the gradient goes to the view's
+// positions in the base (its geometry, kept for any number of backward passes).
+struct AsStridedBackward final : Node {
+  Tensor positions;
+  Shape base_shape;
+  const char* name() const override { return "AsStridedBackward"; }
+  GradList apply(GradList& g) override { return {index_add_flat(base_shape, positions, g[0])}; }
+};
 // A view whose memory was written since its grad_fn was set takes the base's current
-// history: a gather of its positions (PyTorch's AsStridedBackward).
+// history: a gather of its positions (PyTorch's AsStridedBackward). Reading a tensor
+// may get here, so threads sharing a view take turns, and the version is stored last.
 void sync_view_history(TensorImpl* view) {
-  view->view_version = view->storage->version();
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  const uint32_t version = view->storage->version();
+  if (view->view_version.load(std::memory_order_relaxed) == version) return;  // another thread did it
   Tensor v{Ref<TensorImpl>(view)}, base{view->view_base};
   if (!gradient_edge(base).valid()) {  // the base has no history: neither has the view
     view->grad_fn = nullptr;
     view->requires_grad = false;
-    return;
+  } else {
+    Tensor out = v.detached();  // recorded on a stand-in: set_history would untrack the view
+    auto* n = record<AsStridedBackward>(out, base);
+    n->positions = positions_in(base, v);
+    n->base_shape = base.shape();
+    if (view->grad_fn) tape_stack::note_replaced(view->grad_fn.get(), n);
+    view->grad_fn = out.impl()->grad_fn;
+    view->output_nr = 0;
+    view->requires_grad = out.impl()->requires_grad;
   }
-  const Ref<Node> old_fn = view->grad_fn;
-  auto* n = record<TakeBackward>(v, base);
-  n->index = SavedTensor(positions_in(base, v), false);
-  n->input_shape = base.shape();
-  n->label = "AsStridedBackward";
-  view->view_base = base.impl_ref();  // a history derived from the base's: still its view (set_history let go)
-  if (old_fn) tape_stack::note_replaced(old_fn.get(), n);
+  view->view_version.store(version, std::memory_order_release);
 }
 
 Tensor nonzero_flat(const Tensor& mask) {

@@ -2,6 +2,7 @@
 // TensorImpl: storage + shape/strides/offset + dtype, and the autograd fields the
 // engine needs (requires_grad, grad_fn, leaf metadata). Tensor is the value handle
 // passed everywhere; copying it is one atomic increment.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <ostream>
@@ -60,7 +61,7 @@ class TensorImpl : public RefCounted {
   // write through the view rewrites the base's history (PyTorch's CopySlices), and a
   // view whose memory changed since then takes its history from the base's anew.
   Ref<TensorImpl> view_base;
-  uint32_t view_version = 0;
+  std::atomic<uint32_t> view_version{0};  // stored last by the sync, which other threads may race to read
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;
 
@@ -105,7 +106,8 @@ class Tensor {
   bool is_leaf() const { return !grad_fn(); }
   // Only views pay for this check.
   void sync_view() const {
-    if (impl_->view_base && impl_->view_version != impl_->storage->version()) sync_view_history(impl_.get());
+    if (impl_->view_base && impl_->view_version.load(std::memory_order_acquire) != impl_->storage->version())
+      sync_view_history(impl_.get());
   }
   uint32_t version() const { return impl_->storage->version(); }
   void bump_version() const { impl_->storage->bump_version(); }
