@@ -774,12 +774,11 @@ void check_inplace(const Tensor& t, const char* op) {
 void rebase_view(const Tensor& v, const Tensor& index, const Tensor& values) {
   if (!GradMode::is_enabled()) return;
   Tensor base(v.impl()->view_base);
-  if (should_record(base, values)) {
-    Tensor pos = positions_in(base, v);
-    if (index.defined()) pos = take(pos, index, index.shape());
-    record_index_put(base, base, pos, values, "CopySlices");
-  }
-  v.sync_view();
+  if (!should_record(base, values)) return;  // the view regenerates its history if it is ever asked for
+  Tensor pos = positions_in(base, v);
+  if (index.defined()) pos = take(pos, index, index.shape());
+  record_index_put(base, base, pos, values, "CopySlices");
+  v.sync_view();  // now, while the tapes that should hold its new history are recording
 }
 
 namespace {
