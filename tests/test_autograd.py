@@ -135,6 +135,13 @@ def test_grad_fn_names_and_leaves():
     for t in (x * y, x.sin(), x.sum(), x.reshape(2, 1), x @ y, x.reshape(1, 2) @ y.reshape(2, 1)):
         assert t.grad_fn.name().endswith("Backward")
         assert "Backward" in repr(t)
+    # matmul's node is named after the product, also when an operand is 1-D (promoted)
+    m = t64([[1.0, 2.0], [3.0, 4.0]])
+    b = tg.tensor(np.ones((3, 2, 2)), dtype=F64, requires_grad=True)
+    assert (m @ m).grad_fn.name() == "MmBackward"
+    assert (m @ x).grad_fn.name() == "MvBackward" and (x @ m).grad_fn.name() == "MvBackward"
+    assert (b @ x).grad_fn.name() == "MvBackward" and (x @ b).grad_fn.name() == "MvBackward"
+    assert (x @ y).grad_fn.name() == "DotBackward"
     # nothing is recorded for tensors that do not require grad
     c = t64([1.0, 2.0], requires_grad=False)
     assert (c * 2.0).grad_fn is None and not (c * 2.0).requires_grad

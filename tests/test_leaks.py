@@ -269,3 +269,34 @@ def test_hook_closures_do_not_keep_graphs_alive():
         del loss
         assert seen == [(3, 4)]
         assert ref() is None, "a tensor with a hook kept its graph alive after backward"
+
+
+def test_writes_through_views_free_everything():
+    """A view keeps its base (for in-place writes through it), and nodes save views: a
+    node saving a view must not keep the view's base, whose history can come to lead back
+    to that node (x.mul_(x[0]), v.mul_(w) for two views of one base)."""
+    with no_cycle_collector():
+        x = tg.tensor(np.ones((3, 4)), requires_grad=True)
+        for write in (lambda s: s.mul_(s[0]),
+                      lambda s: s[0:1].mul_(s[2:3]),
+                      lambda s: s.__setitem__(slice(1, 3), s[0] * 2.0),
+                      lambda s: s.__setitem__([0, 2], s[1] * s[1])):
+            s, ref = shared_array()
+            s.add_(x)  # s gets a history through x
+            write(s)
+            loss = (s * s).sum()
+            del s
+            assert ref() is not None
+            del loss
+            assert ref() is None, "a graph with writes through views is still alive after its outputs were dropped"
+
+
+def test_tape_watching_a_view_frees_everything():
+    with no_cycle_collector():
+        s, ref = shared_array()
+        with tg.GradientTape() as tape:
+            v = s[1:3]
+            tape.watch(v)
+            s[0] = v.sum(0)
+        del s, v, tape
+        assert ref() is None, "a watched view and its base's history form a cycle"

@@ -54,7 +54,15 @@ std::vector<Ref<GradHook>>& Node::output_hooks(uint32_t k) {
 SavedTensor::SavedTensor(const Tensor& t, bool is_output)
     : saved_version_(t.version()), output_nr_(t.impl()->output_nr), is_output_(is_output),
       requires_grad_(t.requires_grad()) {
-  data_ = is_output ? t.detached() : t;
+  if (!is_output && !t.impl()->view_base) { data_ = t; return; }
+  data_ = t.detached();
+  if (is_output) return;
+  // A view is kept without its base, whose history may come to lead back to this node
+  // (x.mul_(view_of_x)): that would be a reference cycle. The version check makes the
+  // history it has now the only one it can be unpacked with.
+  data_.impl()->grad_fn = t.grad_fn();
+  data_.impl()->output_nr = t.impl()->output_nr;
+  data_.impl()->requires_grad = requires_grad_;
 }
 
 Tensor SavedTensor::unpack(const Node* owner) const {
@@ -112,6 +120,7 @@ GradList AccumulateGrad::apply(GradList& grads) {
 
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined()) return Edge{};
+  t.sync_view();
   TensorImpl* impl = t.impl();
   if (impl->grad_fn) return Edge{impl->grad_fn, impl->output_nr};
   // A leaf that doesn't require grad still has an accumulator while a tape watches it.
@@ -120,11 +129,15 @@ Edge gradient_edge(const Tensor& t) {
 }
 
 Edge gradient_edge_for_watch(const Tensor& t) {
+  t.sync_view();
   TensorImpl* impl = t.impl();
   if (impl->grad_fn) return Edge{impl->grad_fn, impl->output_nr};
   std::lock_guard<std::mutex> lk(accumulator_mutex);
   AutogradMeta& m = impl->meta();
   if (m.grad_accumulator) return Edge{Ref<Node>(m.grad_accumulator), 0};
+  // A watched leaf is a variable of its own: a view stops following its base (whose
+  // history could come to hold this accumulator, a reference cycle through the view).
+  impl->view_base = nullptr;
   Ref<Node> acc(new AccumulateGrad(t.impl_ref()));
   m.grad_accumulator = acc.get();
   return Edge{std::move(acc), 0};
@@ -132,6 +145,9 @@ Edge gradient_edge_for_watch(const Tensor& t) {
 
 void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, bool requires_grad) {
   TensorImpl* impl = out.impl();
+  // A tensor given a history of its own (an op's output that is a view of the op's
+  // scratch) no longer follows a base: a view's history must come from its base's.
+  impl->view_base = nullptr;
   impl->grad_fn = node;
   impl->output_nr = output_nr;
   impl->requires_grad = requires_grad;

@@ -130,6 +130,8 @@ namespace tape_stack {
 extern thread_local int active_count;
 bool wants(const Tensor& t);     // on a recording tape? (watches trainable variables on use)
 void note_recorded(Node* n);     // put a new node on the tapes its inputs are on
+// A view's regenerated history stays on the tapes that held the one it replaces.
+void note_replaced(const Node* old_fn, Node* n);
 bool any_recording();
 }  // namespace tape_stack
 

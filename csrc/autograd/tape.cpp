@@ -29,6 +29,10 @@ void note_recorded(Node* n) {
   }
 }
 
+void note_replaced(const Node* old_fn, Node* n) {
+  for (const void* tape : old_fn->tapes) static_cast<Tape*>(const_cast<void*>(tape))->add_node(n);
+}
+
 bool any_recording() {
   for (Tape* tape = top; tape; tape = tape->below()) if (tape->recording()) return true;
   return false;
@@ -79,6 +83,7 @@ void Tape::watch(const Tensor& t) {
 }
 
 bool Tape::on_tape(const Tensor& t) const {
+  t.sync_view();
   const TensorImpl* impl = t.impl();
   const Node* fn = impl->grad_fn ? impl->grad_fn.get()
                                  : (impl->autograd ? impl->autograd->grad_accumulator : nullptr);
@@ -112,6 +117,7 @@ std::vector<Tensor> Tape::gradient(const std::vector<Tensor>& targets, const std
   }
   std::vector<Edge> capture;
   for (const Tensor& s : sources) {
+    s.sync_view();
     const TensorImpl* impl = s.impl();
     if (impl->grad_fn) capture.push_back(Edge{impl->grad_fn, impl->output_nr});
     else if (impl->autograd && impl->autograd->grad_accumulator)

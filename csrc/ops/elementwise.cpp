@@ -768,11 +768,21 @@ void check_inplace(const Tensor& t, const char* op, bool one_value) {
     throw RuntimeError(str_cat(op, ": a leaf tensor that requires grad (", describe(t),
                                ") is being used in an in-place operation; wrap it in tg.no_grad() or use an "
                                "out-of-place op"));
-  // The view's base would keep its old history: refuse rather than give a wrong gradient.
-  if (t.impl()->is_recorded_view)
-    throw RuntimeError(str_cat(op, ": in-place modification of a view (", describe(t),
-                               ") of a tensor that requires grad is not supported; clone() the view, or build the "
-                               "result out of place (tg.where, tg.concat)"));
+  const TensorImpl* base = t.impl()->view_base.get();
+  if (base && !base->grad_fn && base->requires_grad)
+    throw RuntimeError(str_cat(op, ": a view (", describe(t), ") of a leaf tensor that requires grad (",
+                               describe(Tensor(t.impl()->view_base)), ") is being used in an in-place operation; "
+                               "wrap it in tg.no_grad() or use an out-of-place op"));
+}
+
+void rebase_view(const Tensor& v, const Tensor& index, const Tensor& values) {
+  if (!GradMode::is_enabled()) return;
+  Tensor base(v.impl()->view_base);
+  if (!should_record(base, values)) return;  // the view regenerates its history if it is ever asked for
+  Tensor pos = positions_in(base, v);
+  if (index.defined()) pos = take(pos, index, index.shape());
+  record_index_put(base, base, pos, values, "CopySlices");
+  v.sync_view();  // now, while the tapes that should hold its new history are recording
 }
 
 namespace {
@@ -786,7 +796,9 @@ Tensor& assign_result(Tensor& a, const Tensor& result, const char* op) {
                             dtype_name(a.dtype())));
   kernels::copy(result, a);
   a.bump_version();
-  if (result.grad_fn() && GradMode::is_enabled()) {
+  if (a.impl()->view_base) {
+    rebase_view(a, Tensor(), result);
+  } else if (result.grad_fn() && GradMode::is_enabled()) {
     a.impl()->grad_fn = result.grad_fn();
     a.impl()->output_nr = result.impl()->output_nr;
     a.impl()->requires_grad = result.requires_grad();
@@ -797,6 +809,12 @@ Tensor& assign_result(Tensor& a, const Tensor& result, const char* op) {
 // node's saved values are not the memory about to be overwritten.
 Tensor inplace_source(const Tensor& a, const Tensor& b) {
   return should_record(a, b) ? clone(a) : a;
+}
+// A tensor (not a view) overwritten with a constant has no history left to follow.
+void forget_history(Tensor& a) {
+  if (!GradMode::is_enabled() || !a.grad_fn()) return;
+  a.impl()->grad_fn = nullptr;
+  a.impl()->requires_grad = false;
 }
 }  // namespace
 
@@ -823,10 +841,8 @@ Tensor& fill_(Tensor& a, Scalar v) {
   Tensor target = a.alias(sizes, a.strides(), a.offset());
   kernels::fill(target, v);
   a.bump_version();
-  if (GradMode::is_enabled() && a.grad_fn()) {  // a constant now: no history left to follow
-    a.impl()->grad_fn = nullptr;
-    a.impl()->requires_grad = false;
-  }
+  if (a.impl()->view_base) rebase_view(a, Tensor(), Tensor());  // that region of the base is a constant now
+  else forget_history(a);
   return a;
 }
 Tensor& zero_(Tensor& a) { return fill_(a, Scalar::from_int(0)); }
@@ -844,9 +860,13 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
   Tensor from = src.storage() == dst.storage() ? clone(detach(src)) : detach(src);
   kernels::copy(expand(from, dst.shape()), dst);
   dst.bump_version();
-  if (should_record(src)) {
+  if (dst.impl()->view_base) {
+    rebase_view(dst, Tensor(), src);
+  } else if (should_record(src)) {
     Tensor none;
     record<CopyBackward>(dst, none, src)->src = InputMeta(src);
+  } else {
+    forget_history(dst);
   }
   return dst;
 }

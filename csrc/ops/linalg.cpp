@@ -54,14 +54,28 @@ Tensor batched_matmul_forward(const Tensor& a, const Tensor& b) {
 }
 }  // namespace
 
-struct MatmulBackward final : Node {  // (g b^T, a^T g), summed over broadcast batch dims
+// (g b^T, a^T g), summed over broadcast batch dims. A 1-D operand takes part as a 1 x K
+// row (a) or a K x 1 column (b) whose added dim the product drops; its gradient is
+// computed in that 2-D form too.
+struct MatmulBackward final : Node {
   SavedTensor a, b;
   InputMeta a_meta, b_meta;
-  const char* name() const override { return "MmBackward"; }
+  bool a_vec = false, b_vec = false;
+  Shape product_shape;  // before the added dims were dropped
+  const char* name() const override { return a_vec && b_vec ? "DotBackward" : a_vec || b_vec ? "MvBackward" : "MmBackward"; }
   GradList apply(GradList& g) override {
+    const Tensor g2 = a_vec || b_vec ? reshape(g[0], product_shape) : g[0];
     GradList r(2);
-    if (needs_input_grad(0)) r[0] = fit_grad(matmul(g[0], transpose(b.unpack(this), -1, -2)), a_meta);
-    if (needs_input_grad(1)) r[1] = fit_grad(matmul(transpose(a.unpack(this), -1, -2), g[0]), b_meta);
+    if (needs_input_grad(0)) {
+      const Tensor bv = b.unpack(this);
+      const Tensor ga = matmul(g2, transpose(b_vec ? unsqueeze(bv, -1) : bv, -1, -2));
+      r[0] = fit_grad(a_vec ? squeeze(ga, Axes{-2}) : ga, a_meta);
+    }
+    if (needs_input_grad(1)) {
+      const Tensor av = a.unpack(this);
+      const Tensor gb = matmul(transpose(a_vec ? unsqueeze(av, 0) : av, -1, -2), g2);
+      r[1] = fit_grad(b_vec ? squeeze(gb, Axes{-1}) : gb, b_meta);
+    }
     return r;
   }
   void release_saved() override { a.reset(); b.reset(); }
@@ -70,26 +84,27 @@ struct MatmulBackward final : Node {  // (g b^T, a^T g), summed over broadcast b
 Tensor matmul(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dim() > 0 && b.dim() > 0, ValueError, "matmul: both operands need at least 1 dimension, got ",
            describe(a), " and ", describe(b));
-  if (a.dim() == 1 || b.dim() == 1) {
-    const Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
-    const Tensor b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
-    Tensor out = matmul(a2, b2);
-    if (b.dim() == 1) out = squeeze(out, Axes{-1});
-    if (a.dim() == 1) out = squeeze(out, Axes{out.dim() == 1 ? -1 : -2});
-    return out;
-  }
-  const int64_t K = a.shape()[size_t(a.dim() - 1)], Kb = b.shape()[size_t(b.dim() - 2)];
-  TG_CHECK(K == Kb, ValueError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+  const bool a_vec = a.dim() == 1, b_vec = b.dim() == 1;
+  const Tensor a2 = a_vec ? unsqueeze(detach(a), 0) : a;
+  const Tensor b2 = b_vec ? unsqueeze(detach(b), -1) : b;
+  const int64_t K = a2.shape()[size_t(a2.dim() - 1)], Kb = b2.shape()[size_t(b2.dim() - 2)];
+  TG_CHECK(K == Kb, ValueError, "matmul: shapes ", shape_str(a2.shape()), " and ", shape_str(b2.shape()),
            " are not aligned: ", K, " (last dim of the first) != ", Kb, " (second-to-last dim of the second)");
   DType dt = result_type(a, b);
   if (dt == DType::Bool) dt = DType::Int64;
-  Tensor out = batched_matmul_forward(cast(a, dt), cast(b, dt));
+  Tensor out = batched_matmul_forward(cast(a2, dt), cast(b2, dt));
+  const Shape product_shape = out.shape();
+  if (b_vec) out = squeeze(out, Axes{-1});
+  if (a_vec) out = squeeze(out, Axes{out.dim() == 1 ? -1 : -2});
   if (should_record(a, b)) {
     auto* n = record<MatmulBackward>(out, a, b);
     if (n->needs_input_grad(0)) n->b = SavedTensor(b, false);
     if (n->needs_input_grad(1)) n->a = SavedTensor(a, false);
     n->a_meta = InputMeta(a);
     n->b_meta = InputMeta(b);
+    n->a_vec = a_vec;
+    n->b_vec = b_vec;
+    n->product_shape = product_shape;
   }
   return out;
 }

@@ -19,6 +19,15 @@ inline Tensor fit_grad(const Tensor& g, const InputMeta& m) {
   return r.dtype() == m.dtype ? r : to_dtype(r, m.dtype);
 }
 
+// Flat positions in `base` of the elements of v, a view of base's memory (an int64
+// tensor of v's shape).
+Tensor positions_in(const Tensor& base, const Tensor& v);
+// Record out = x with x.flat[index] = values (out is x itself for a write in place).
+void record_index_put(const Tensor& out, const Tensor& x, const Tensor& index, const Tensor& values, const char* label);
+// After a write of `values` into the view v (at its flat positions `index`, or all of it
+// when undefined), give v's base the history of the write and v the base's new history.
+// values undefined: a constant was written.
+void rebase_view(const Tensor& v, const Tensor& index, const Tensor& values);
 
 // Which of x's dims `axes` names (every dim for nullopt), as a mask; an axis out of range
 // or named twice raises, naming `op` (reductions, squeeze).

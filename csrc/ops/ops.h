@@ -142,8 +142,11 @@ Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length);
 Tensor take(const Tensor& x, const Tensor& flat_index, const Shape& out_shape);
 // Scatter-add: out = zeros(shape); out.flat[index[i]] += src[i].
 Tensor index_add_flat(const Shape& shape, const Tensor& flat_index, const Tensor& src);
-// x.flat[index[i]] = src[i] in place (setitem with advanced indices).
-void index_put_flat_(Tensor& x, const Tensor& flat_index, const Tensor& src);
+// x.flat[index] = values (broadcast to index's shape), out of place and in place
+// (setitem with advanced indices). The recorded node keeps `flat_index` as it is: do
+// not change it afterwards.
+Tensor index_put(const Tensor& x, const Tensor& flat_index, const Tensor& values);
+void index_put_(Tensor& x, const Tensor& flat_index, const Tensor& values);
 Tensor nonzero_flat(const Tensor& mask);  // int64 flat positions of true entries
 
 // ---- losses ----
@@ -155,8 +158,9 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
 // ---- linear algebra ----
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// Refuse in-place changes that would corrupt autograd (leaf that requires grad), and
-// writes into an expanded view unless the op writes one value everywhere (fill_).
+// Refuse in-place changes that would corrupt autograd (a leaf that requires grad, or a
+// view of one), and writes into an expanded view unless the op writes one value
+// everywhere (fill_).
 void check_inplace(const Tensor& t, const char* op, bool one_value = false);
 
 }  // namespace tg

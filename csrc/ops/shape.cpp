@@ -1,4 +1,7 @@
 // Shape ops (views where NumPy makes views), joins and splits, and indexing.
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
 #include <numeric>
 
 #include "ops/op_utils.h"
@@ -63,6 +66,33 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const T
   }
   return s;
 }
+
+// Whether no two elements of x share a memory location (so a position in x can be
+// told from a memory offset).
+bool non_overlapping(const Tensor& x) {
+  if (x.is_contiguous()) return true;
+  SmallVec<std::pair<int64_t, int64_t>, 6> dims;  // (|stride|, size) of the dims that vary
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.shape()[size_t(d)] > 1) dims.push_back({std::abs(x.strides()[size_t(d)]), x.shape()[size_t(d)]});
+  std::sort(dims.begin(), dims.end());
+  int64_t reach = 0;  // the furthest offset the smaller-stride dims get to
+  for (const auto& [stride, size] : dims) {
+    if (stride <= reach) return false;
+    reach += stride * (size - 1);
+  }
+  return true;
+}
+
+// A view made while grad mode is on follows its root base (TensorImpl::view_base), so an
+// in-place write through it can rewrite the base's history. Not for a base whose elements
+// overlap (an expanded tensor), whose positions a view's memory does not determine.
+void track_view(const Tensor& out, const Tensor& x) {
+  if (!GradMode::is_enabled()) return;
+  const Ref<TensorImpl>& root = x.impl()->view_base ? x.impl()->view_base : x.impl_ref();
+  if (!non_overlapping(Tensor(root))) return;
+  out.impl()->view_base = root;
+  out.impl()->view_version.store(out.version(), std::memory_order_relaxed);
+}
 }  // namespace
 
 struct ReshapeBackward final : Node {
@@ -83,10 +113,8 @@ static Tensor reshape_impl(const Tensor& x, const Shape& requested, bool must_vi
     kernels::copy(x, c);
     out = c.alias(shape, contiguous_strides_of(shape), 0);
   }
-  if (should_record(x)) {
-    record<ReshapeBackward>(out, x)->input_shape = x.shape();
-    out.impl()->is_recorded_view = out.storage() == x.storage();
-  }
+  if (should_record(x)) record<ReshapeBackward>(out, x)->input_shape = x.shape();
+  if (out.storage() == x.storage()) track_view(out, x);
   return out;
 }
 Tensor reshape(const Tensor& x, const Shape& shape) { return reshape_impl(x, shape, false, "reshape"); }
@@ -137,10 +165,8 @@ Tensor permute(const Tensor& x, const Axes& dims) {
     strides[i] = x.strides()[size_t(d)];
   }
   Tensor out = x.alias(sizes, strides, x.offset());
-  if (should_record(x)) {
-    record<PermuteBackward>(out, x)->inverse = inverse;
-    out.impl()->is_recorded_view = true;
-  }
+  if (should_record(x)) record<PermuteBackward>(out, x)->inverse = inverse;
+  track_view(out, x);
   return out;
 }
 
@@ -179,10 +205,8 @@ Tensor expand(const Tensor& x, const Shape& requested) {
   }
   if (sizes == x.shape()) return x;
   Tensor out = x.alias(sizes, strides, x.offset());
-  if (should_record(x)) {
-    record<ExpandBackward>(out, x)->input_shape = x.shape();
-    out.impl()->is_recorded_view = true;
-  }
+  if (should_record(x)) record<ExpandBackward>(out, x)->input_shape = x.shape();
+  track_view(out, x);
   return out;
 }
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
@@ -244,8 +268,8 @@ Tensor basic_index(const Tensor& x, const BasicIndex& idx) {
     auto* n = record<IndexBackward>(out, x);
     n->idx = idx;
     n->input_shape = x.shape();
-    out.impl()->is_recorded_view = true;
   }
+  track_view(out, x);
   return out;
 }
 
@@ -353,7 +377,8 @@ struct FlatToOffset {
   }
 };
 void check_flat_index(const Tensor& idx, int64_t numel, const char* op) {
-  TG_CHECK(idx.dtype() == DType::Int64 && idx.is_contiguous(), TypeError, op, ": index must be a contiguous int64 tensor");
+  TG_CHECK(idx.dtype() == DType::Int64 && (idx.is_contiguous() || idx.numel() == 0), TypeError, op,
+           ": index must be a contiguous int64 tensor");
   const int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     TG_CHECK(p[i] >= 0 && p[i] < numel, IndexError, op, ": flat index ", p[i], " out of range for ", numel, " elements");
@@ -422,11 +447,11 @@ Tensor index_add_flat(const Shape& shape, const Tensor& flat_index, const Tensor
   return out;
 }
 
-void index_put_flat_(Tensor& x, const Tensor& flat_index, const Tensor& src) {
-  check_inplace(x, "__setitem__");
-  check_flat_index(flat_index, x.numel(), "__setitem__");
-  Tensor s = clone(cast(expand(detach(src), flat_index.shape()), x.dtype()));  // a private copy: src may alias x
-  const int64_t* idx = flat_index.data<int64_t>();
+// x.flat[index] = values, with values broadcast to index's shape.
+static void scatter_into(const Tensor& x, const Tensor& index, const Tensor& values) {
+  check_flat_index(index, x.numel(), "index_put");
+  Tensor s = clone(cast(expand(detach(values), index.shape()), x.dtype()));  // a private copy: values may alias x
+  const int64_t* idx = index.data<int64_t>();
   FlatToOffset to_offset{x};
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -434,7 +459,99 @@ void index_put_flat_(Tensor& x, const Tensor& flat_index, const Tensor& src) {
     const T* v = s.data<T>();
     for (int64_t i = 0; i < s.numel(); ++i) dst[to_offset(idx[i])] = v[i];
   });
+}
+
+// Where positions repeat the last write wins; the values' gradient is still gathered for
+// every write, as torch.index_put_ gives it. The positions are ours alone (no one can
+// change them), part of the node like a view's geometry: not freed after a backward.
+struct IndexPutBackward final : Node {
+  Tensor index;
+  InputMeta values_meta;
+  const char* label = "IndexPutBackward";
+  const char* name() const override { return label; }
+  GradList apply(GradList& g) override {
+    GradList r(2);
+    if (needs_input_grad(0)) r[0] = index_put(g[0], index, zeros({}, g[0].dtype()));
+    if (needs_input_grad(1)) r[1] = fit_grad(take(g[0], index, index.shape()), values_meta);
+    return r;
+  }
+};
+void record_index_put(const Tensor& out, const Tensor& x, const Tensor& index, const Tensor& values, const char* label) {
+  auto* n = record<IndexPutBackward>(out, x, values);
+  n->index = index;
+  if (values.defined()) n->values_meta = InputMeta(values);
+  n->label = label;
+}
+Tensor index_put(const Tensor& x, const Tensor& index, const Tensor& values) {
+  Tensor out = clone(detach(x));
+  scatter_into(out, index, values);
+  if (should_record(x, values)) record_index_put(out, x, index, values, "IndexPutBackward");
+  return out;
+}
+void index_put_(Tensor& x, const Tensor& index, const Tensor& values) {
+  check_inplace(x, "__setitem__");
+  scatter_into(x, index, values);
   x.bump_version();
+  if (x.impl()->view_base) rebase_view(x, index, values);
+  else if (should_record(x, values)) record_index_put(x, x, index, values, "IndexPutBackward");
+}
+
+// ---- views and in-place writes ------------------------------------------------------------
+
+Tensor positions_in(const Tensor& base, const Tensor& v) {
+  Tensor pos = Tensor::empty(v.shape(), DType::Int64);
+  int64_t* p = pos.data<int64_t>();
+  FlatToOffset at{v};
+  if (base.is_contiguous()) {
+    for (int64_t i = 0; i < v.numel(); ++i) p[i] = at(i) - base.offset();
+    return pos;
+  }
+  if (v.numel() == 0) return pos;
+  // A strided base: invert its layout (memory offset -> position) over the span it
+  // covers. Its elements do not overlap (track_view), so the inverse is a function.
+  int64_t lo = base.offset(), hi = base.offset();
+  for (int64_t d = 0; d < base.dim(); ++d) {
+    const int64_t reach = (base.shape()[size_t(d)] - 1) * base.strides()[size_t(d)];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  std::vector<int64_t> position_at(size_t(hi - lo + 1));
+  FlatToOffset base_at{base};
+  for (int64_t j = 0; j < base.numel(); ++j) position_at[size_t(base_at(j) - lo)] = j;
+  for (int64_t i = 0; i < v.numel(); ++i) p[i] = position_at[size_t(at(i) - lo)];
+  return pos;
+}
+
+// A view's history regenerated from its base's: the gradient goes to the view's
+// positions in the base (its geometry, kept for any number of backward passes).
+struct AsStridedBackward final : Node {
+  Tensor positions;
+  Shape base_shape;
+  const char* name() const override { return "AsStridedBackward"; }
+  GradList apply(GradList& g) override { return {index_add_flat(base_shape, positions, g[0])}; }
+};
+// A view whose memory was written since its grad_fn was set takes the base's current
+// history: a gather of its positions (PyTorch's AsStridedBackward). Reading a tensor
+// may get here, so threads sharing a view take turns, and the version is stored last.
+void sync_view_history(TensorImpl* view) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  const uint32_t version = view->storage->version();
+  if (view->view_version.load(std::memory_order_relaxed) == version) return;  // another thread did it
+  Tensor v{Ref<TensorImpl>(view)}, base{view->view_base};
+  if (!gradient_edge(base).valid()) {  // the base has no history: neither has the view
+    view->grad_fn = nullptr;
+    view->requires_grad = false;
+  } else {
+    Tensor out = v.detached();  // recorded on a stand-in: set_history would untrack the view
+    auto* n = record<AsStridedBackward>(out, base);
+    n->positions = positions_in(base, v);
+    n->base_shape = base.shape();
+    if (view->grad_fn) tape_stack::note_replaced(view->grad_fn.get(), n);
+    view->grad_fn = out.impl()->grad_fn;
+    view->output_nr = 0;
+    view->requires_grad = out.impl()->requires_grad;
+  }
+  view->view_version.store(version, std::memory_order_release);
 }
 
 Tensor nonzero_flat(const Tensor& mask) {

@@ -4,7 +4,6 @@
 
 #include <structmember.h>
 
-#include "autograd/grad_mode.h"
 #include "ops/ops.h"
 
 namespace tg::python {
@@ -564,8 +563,9 @@ static bool key_is_basic(PyObject* key) {
   return true;
 }
 
-// Advanced keys: the Python helper turns the key into flat positions with NumPy's rules.
-static std::pair<Tensor, Shape> advanced_positions(const Tensor& x, PyObject* key) {
+// Advanced keys: the Python helper turns the key into flat positions with NumPy's rules
+// (shaped as the selection).
+static Tensor advanced_positions(const Tensor& x, PyObject* key) {
   if (!advanced_index_helper) {
     PyObject* mod = PyImport_ImportModule("tapegrad._indexing");
     if (!mod) throw pybind11::error_already_set();
@@ -582,8 +582,7 @@ static std::pair<Tensor, Shape> advanced_positions(const Tensor& x, PyObject* ke
   }
   if (!r) throw pybind11::error_already_set();
   pybind11::object res = pybind11::reinterpret_steal<pybind11::object>(r);
-  Tensor flat = tensor_from_python(res.ptr(), dtype_object(DType::Int64));
-  return {reshape(flat, Shape{flat.numel()}), flat.shape()};
+  return tensor_from_python(res.ptr(), dtype_object(DType::Int64));
 }
 
 static PyObject* tensor_getitem(PyObject* self, PyObject* key) {
@@ -591,8 +590,8 @@ static PyObject* tensor_getitem(PyObject* self, PyObject* key) {
     try {
   const Tensor& x = unwrap(self);
   if (key_is_basic(key)) return wrap(basic_index(x, parse_basic(x, key)));
-  auto [flat, shape] = advanced_positions(x, key);
-  return wrap(take(x, flat, shape));
+  Tensor pos = advanced_positions(x, key);
+  return wrap(take(x, pos, pos.shape()));
     } catch (...) {
       rethrow_named("index");
     }
@@ -617,19 +616,15 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
   const bool scalar = as_scalar(value, s);
   Tensor v;
   if (!scalar) v = is_tensor(value) ? unwrap(value) : tensor_from_python(value, dtype_object(x.dtype()));
-  if (GradMode::is_enabled() && (x.requires_grad() || (v.defined() && v.requires_grad())))
-    throw RuntimeError(str_cat("__setitem__: assigning into ", describe(x),
-                               " while recording gradients is not supported yet; do it under tg.no_grad() or build "
-                               "the result with tg.where / tg.concat"));
-  if (key_is_basic(key)) {
+  if (key_is_basic(key)) {  // through a view, whose write becomes x's history (CopySlices)
     Tensor target = basic_index(x, parse_basic(x, key));
     if (scalar) fill_(target, s);
     else copy_(target, drop_leading_ones(v, size_t(target.dim())));
     return 0;
   }
-  auto [flat, shape] = advanced_positions(x, key);
   if (scalar) v = full(Shape{}, s, x.dtype());
-  index_put_flat_(x, flat, reshape(expand(drop_leading_ones(v, shape.size()), shape), Shape{flat.numel()}));
+  const Tensor pos = advanced_positions(x, key);
+  index_put_(x, pos, drop_leading_ones(v, size_t(pos.dim())));
   return 0;
     } catch (...) {
       rethrow_named("__setitem__");
@@ -671,6 +666,7 @@ static int set_requires_grad(PyObject* self, PyObject* value, void*) {
   if (on && !is_floating(t.dtype()))
     throw RuntimeError(str_cat("only floating point tensors can require gradients (got ", describe(t), ")"));
   t.impl()->requires_grad = on;
+  if (on) t.impl()->view_base = nullptr;  // a variable of its own now (see gradient_edge_for_watch)
   return 0;
   TG_CATCH(-1)
 }

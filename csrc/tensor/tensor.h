@@ -2,6 +2,7 @@
 // TensorImpl: storage + shape/strides/offset + dtype, and the autograd fields the
 // engine needs (requires_grad, grad_fn, leaf metadata). Tensor is the value handle
 // passed everywhere; copying it is one atomic increment.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <ostream>
@@ -23,6 +24,9 @@ class Node;
 void release_ref(Node* n) noexcept;  // autograd/node.cpp: iterative teardown
 class TensorImpl;
 class Tensor;
+// Regenerates the grad_fn of a view whose memory was written since it was last set
+// (ops/shape.cpp).
+void sync_view_history(TensorImpl* view);
 
 // A gradient hook: called with the incoming gradient, returns it or a replacement
 // (an undefined Tensor keeps the original). Python hooks subclass this in the bindings.
@@ -51,8 +55,13 @@ class TensorImpl : public RefCounted {
   // autograd
   bool requires_grad = false;
   bool trainable_variable = false;  // tg.Variable / nn.Parameter: tapes watch it on first use
-  bool is_recorded_view = false;    // a view whose creation was recorded (in-place on it is refused)
   uint32_t output_nr = 0;
+  // A view made while grad mode is on keeps its root base (never a view itself; the
+  // base never points back) and the storage version its grad_fn was derived at. A
+  // write through the view rewrites the base's history (PyTorch's CopySlices), and a
+  // view whose memory changed since then takes its history from the base's anew.
+  Ref<TensorImpl> view_base;
+  std::atomic<uint32_t> view_version{0};  // stored last by the sync, which other threads may race to read
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;
 
@@ -92,9 +101,14 @@ class Tensor {
   template <typename T> T* data() const { return static_cast<T*>(raw_data()); }
 
   // autograd accessors
-  bool requires_grad() const { return impl_->requires_grad; }
-  const Ref<Node>& grad_fn() const { return impl_->grad_fn; }
-  bool is_leaf() const { return !impl_->grad_fn; }
+  bool requires_grad() const { sync_view(); return impl_->requires_grad; }
+  const Ref<Node>& grad_fn() const { sync_view(); return impl_->grad_fn; }
+  bool is_leaf() const { return !grad_fn(); }
+  // Only views pay for this check.
+  void sync_view() const {
+    if (impl_->view_base && impl_->view_version.load(std::memory_order_acquire) != impl_->storage->version())
+      sync_view_history(impl_.get());
+  }
   uint32_t version() const { return impl_->storage->version(); }
   void bump_version() const { impl_->storage->bump_version(); }
 

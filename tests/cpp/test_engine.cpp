@@ -237,5 +237,27 @@ TEST(Engine, UnmodifiedSavedInputPasses) {
   EXPECT_EQ(values(grad_of(x)), (std::vector<double>{3.0, 4.0}));
 }
 
+// ---- in-place writes through views ---------------------------------------------------------
+
+TEST(Engine, InPlaceOnViewRewritesTheBaseAndItsOtherViews) {
+  Tensor x = leaf({1.0, 2.0, 3.0, 4.0});
+  Tensor y = mul(x, Scalar::from_double(1.0));
+  Tensor tail = narrow(y, 0, 2, 2);  // (y2, y3), taken before the write
+  Tensor mid = narrow(y, 0, 1, 2);   // (y1, y2)
+  mul_(mid, Scalar::from_double(3.0));
+  EXPECT_STREQ(y.grad_fn()->name(), "CopySlices");
+  EXPECT_STREQ(tail.grad_fn()->name(), "AsStridedBackward");
+  EXPECT_EQ(values(tail), (std::vector<double>{9.0, 4.0}));
+  backward(add(sum(y), sum(tail)));  // y = (x0, 3 x1, 3 x2, x3); tail = (3 x2, x3)
+  EXPECT_EQ(values(grad_of(x)), (std::vector<double>{1.0, 3.0, 6.0, 2.0}));
+}
+
+TEST(Engine, InPlaceOnViewOfLeafRequiringGradIsRefused) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor v = narrow(x, 0, 0, 1);
+  EXPECT_THROW(add_(v, Scalar::from_double(1.0)), RuntimeError);
+  EXPECT_EQ(values(x), (std::vector<double>{1.0, 2.0}));
+}
+
 }  // namespace
 }  // namespace tg
