@@ -81,6 +81,9 @@ void trig_loop(const Loop& L, int64_t b, int64_t e, Vec vec, Exact exact) {
       } else {
         for (int64_t i = lo; i < hi; ++i) out[i * s[0]] = vec(in[i * s[1]]);
       }
+      bool any_large = false;  // a vectorised test first; the rare fix-up is scalar
+      for (int64_t i = lo; i < hi; ++i) any_large |= std::fabs(in[i * s[1]]) > kTrigExactBound<T>;
+      if (!any_large) continue;
       for (int64_t i = lo; i < hi; ++i)
         if (std::fabs(in[i * s[1]]) > kTrigExactBound<T>) out[i * s[0]] = exact(in[i * s[1]]);
     }
