@@ -2408,7 +2408,7 @@ def _creation_expect(op, shape_val, dtype, kwargs):
         return {"kind": "random" if op != "empty" else "any", "shape": shape, "dtype": dt}, names
     fill = {"zeros": 0, "ones": 1}.get(op, kwargs.get("fill_value"))
     with quiet():
-        value = np.full(shape, fill).astype(dt)
+        value = np.full(shape, np.asarray(fill).astype(dt))  # (in dt: the fill's own dtype may be too wide)
     return {"kind": "value", "value": value, "dtype": dt}, names
 
 
