@@ -417,6 +417,20 @@ def test_int64_fill_value_out_of_range_refused(value):
     assert tg.full((1,), -(2.0 ** 63), dtype=tg.int64).tolist() == [-(2 ** 63)]
 
 
+@pytest.mark.parametrize("shape", [(2 ** 62, 0, 0, 0), (0, 2 ** 62), (3, 0, 2 ** 40)], ids=["first", "last", "middle"])
+def test_zero_size_shape_with_a_huge_side(shape):
+    # no elements, whatever the order of the sizes (PyTorch accepts these)
+    for dtype in (tg.bool, tg.float32):
+        t = tg.ones(*shape, dtype=dtype)
+        assert t.shape == shape and t.size == 0 and t.sum().item() == 0
+
+
+def test_zero_size_shape_whose_strides_overflow_refused():
+    # PyTorch: "Storage size calculation overflowed"
+    with pytest.raises(ValueError, match="too large"):
+        tg.zeros(2 ** 62, 2 ** 62, 0, dtype=tg.bool)
+
+
 def test_empty_shape_dtype():
     t = tg.empty(3, 4)
     assert t.shape == (3, 4) and t.dtype is tg.float32

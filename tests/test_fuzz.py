@@ -807,7 +807,10 @@ def ref_reduction(case):
             elif math.isnan(p):
                 return Expect("any", may_raise=True, names=names)
             else:
-                val = (a ** p).sum(axis=-1) ** (1.0 / p)
+                powers = (a ** p).sum(axis=-1)
+                val = powers ** (1.0 / p)
+                if dt == "float32" and p > 0:  # the sum of |x|^p overflows float32 (NumPy's and PyTorch's too)
+                    val = np.where(powers > np.finfo(np.float32).max, np.inf, val)
                 sumabs = val
             out_dt = dt
         elif op == "logsumexp":
@@ -889,7 +892,7 @@ def shape_np(op, xs, kw, args):
             raise ValueError("fewer dims")
         lead = len(shape) - nd
         for i, s in enumerate(shape):
-            if s == -1 and op == "expand":
+            if s == -1:  # keeps a size, in broadcast_to too (PyTorch's is expand; NumPy refuses -1)
                 if i < lead:
                     raise ValueError("-1 in a new leading dim")
                 shape[i] = x.shape[i - lead]
@@ -2405,7 +2408,7 @@ def _creation_expect(op, shape_val, dtype, kwargs):
         return {"kind": "random" if op != "empty" else "any", "shape": shape, "dtype": dt}, names
     fill = {"zeros": 0, "ones": 1}.get(op, kwargs.get("fill_value"))
     with quiet():
-        value = np.full(shape, fill).astype(dt)
+        value = np.full(shape, np.asarray(fill).astype(dt))  # (in dt: the fill's own dtype may be too wide)
     return {"kind": "value", "value": value, "dtype": dt}, names
 
 

@@ -186,6 +186,16 @@ def test_expand_minus_one_keeps_size():
     assert t.expand(2, -1, 5).shape == (2, 3, 5)
 
 
+def test_broadcast_to_minus_one_keeps_size():
+    # PyTorch's broadcast_to is expand: -1 keeps any existing size, not only a 1
+    a = np.arange(3.0, dtype=np.float32)
+    assert_close(tg.broadcast_to(T(a), (2, -1)), np.broadcast_to(a, (2, 3)), rtol=0, atol=0)
+    assert tg.broadcast_to(tg.zeros(1, 4), (1, 0, 1, 4, -1)).shape == (1, 0, 1, 4, 4)
+    assert tg.zeros(3, 1).broadcast_to((-1, 5)).shape == (3, 5)
+    with pytest.raises(ValueError, match="broadcast_to.*-1"):
+        tg.broadcast_to(tg.zeros(3), (-1, 3))  # not in a new leading dim
+
+
 def test_expanded_then_op():
     a = np.arange(3.0, dtype=np.float32).reshape(3, 1)
     e = T(a).expand(3, 4)

@@ -210,8 +210,14 @@ Tensor expand(const Tensor& x, const Shape& requested) {
   return out;
 }
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  broadcast_shapes(x.shape(), shape, "broadcast_to");
-  return expand(x, shape);
+  Shape s = shape;  // -1 keeps a size, as in expand (PyTorch's broadcast_to is expand)
+  if (s.size() >= size_t(x.dim())) {
+    const size_t lead = s.size() - size_t(x.dim());
+    for (size_t i = lead; i < s.size(); ++i)
+      if (s[i] == -1) s[i] = x.shape()[i - lead];
+  }
+  broadcast_shapes(x.shape(), s, "broadcast_to");
+  return expand(x, s);
 }
 
 // ---- basic indexing ---------------------------------------------------------------------

@@ -54,12 +54,21 @@ static Shape contiguous_strides(const Shape& shape) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  int64_t n = 1;
+  bool no_elements = false;
   for (int64_t s : shape) {
     TG_CHECK(s >= 0, ValueError, "negative dimension ", s, " in shape ", shape_str(shape));
-    TG_CHECK(s == 0 || n <= (int64_t(1) << 56) / s, ValueError, "shape ", shape_str(shape), " is too large");
-    n *= s;
+    no_elements = no_elements || s == 0;
   }
+  // A shape with a 0 holds nothing, whatever its other sizes (PyTorch accepts (2**62, 0)
+  // as it does (0, 2**62)), but its strides, products of those sizes, must fit int64.
+  const int64_t limit = no_elements ? int64_t(1) << 62 : int64_t(1) << 56;
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    const int64_t m = no_elements ? std::max<int64_t>(s, 1) : s;
+    TG_CHECK(n <= limit / m, ValueError, "shape ", shape_str(shape), " is too large");
+    n *= m;
+  }
+  if (no_elements) n = 0;
   return Tensor(make_ref<TensorImpl>(Storage::allocate(size_t(n) * itemsize(dtype)), dtype, shape,
                                      contiguous_strides(shape), 0));
 }
