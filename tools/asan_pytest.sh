@@ -74,7 +74,9 @@ PYEOF
 echo "=== [asan_pytest] pytest ${CORE_TESTS[*]} $*"
 t0=$SECONDS
 rc=0
-LD_PRELOAD="$PRELOAD" "$PY" -m pytest -x -q -p no:cacheprovider "${CORE_TESTS[@]}" "$@" || rc=$?
+# --capture=sys: pytest's default fd-level capture would swallow the sanitizer's report
+# (written to fd 2) when the interpreter aborts.
+LD_PRELOAD="$PRELOAD" "$PY" -m pytest -x -q -p no:cacheprovider --capture=sys "${CORE_TESTS[@]}" "$@" || rc=$?
 echo "=== [asan_pytest] pytest exit $rc after $((SECONDS - t0))s (total $((SECONDS - start))s)"
 if ((rc < 0 || rc > 128)); then echo "=== [asan_pytest] interpreter killed by a signal: see the sanitizer report above" >&2; fi
 exit $rc

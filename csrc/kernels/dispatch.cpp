@@ -100,7 +100,7 @@ bool flat_loop(Loop& L, const Tensor& out, std::initializer_list<const Tensor*> 
   if (!out.is_contiguous()) return false;
   for (const Tensor* t : ins)
     if (!t->is_contiguous() || t->shape() != out.shape()) return false;
-  L.shape.resize(1, std::max<int64_t>(out.numel(), 1));
+  L.shape.resize(1, out.numel());  // 0 for an empty output: run() then does nothing
   auto add = [&](const Tensor& t) {
     const int k = L.nops++;
     L.strides[k].resize(1, 1);
