@@ -564,6 +564,7 @@ PYOP = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.t
 
 def binary_np(name, a, b, rd):
     npd = np.dtype(rd)
+    tensor_exponent = not isinstance(b, (int, float))
     a = np.asarray(a).astype(npd) if not isinstance(a, (int, float)) else np.asarray(a, dtype=npd)
     b = np.asarray(b).astype(npd) if not isinstance(b, (int, float)) else np.asarray(b, dtype=npd)
     if rd == "bool":
@@ -577,7 +578,12 @@ def binary_np(name, a, b, rd):
          "minimum": np.minimum, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
          "eq": np.equal, "ne": np.not_equal}[name]
     if npd.kind == "f":
-        return f(a.astype(np.float64), b.astype(np.float64))
+        r = f(a.astype(np.float64), b.astype(np.float64))
+        if name == "pow" and tensor_exponent:
+            # a tensor exponent is C's pow per element (tapegrad's and PyTorch's kernels), where
+            # NumPy's fast path for a one-element exponent of 0.5 is sqrt: (-inf) ** 0.5 is inf, not NaN
+            r = np.where((np.broadcast_to(b, r.shape) == 0.5) & (np.broadcast_to(a, r.shape) == -np.inf), np.inf, r)
+        return r
     return f(a, b)
 
 
