@@ -129,6 +129,20 @@ def test_var_numerically_stable_with_large_mean(rng):
     assert tg.std(T(a)).item() == pytest.approx(np.sqrt(ref), rel=1e-3)
 
 
+def test_float32_var_std_do_not_overflow_or_underflow_midway():
+    # computed in float64 (PyTorch too): the squared deviations of these leave float32's range
+    big = T(np.array([1e20, -1e20], dtype=np.float32))
+    assert tg.std(big).item() == pytest.approx(1e20, rel=1e-6) and tg.std(big).dtype is tg.float32
+    assert tg.var(big).item() == np.inf  # 1e40 itself is beyond float32
+    tiny = T(np.array([0.0, 1e-30], dtype=np.float32))
+    assert tg.std(tiny).item() == pytest.approx(5e-31, rel=1e-6)
+    assert tg.std(tiny, correction=10).item() == np.inf  # a spread over no degrees of freedom, not 0/0
+    x = T(np.array([1e20, -1e20, 3e20], dtype=np.float32)).requires_grad_()
+    tg.std(x).backward()
+    d = np.array([1e20, -1e20, 3e20]) - 1e20
+    np.testing.assert_allclose(x.grad.numpy(), d / (3 * np.sqrt(np.mean(d ** 2))), rtol=1e-6)
+
+
 @pytest.mark.parametrize("ord", [1, 2, 3, np.inf])
 @pytest.mark.parametrize("axis", [None, 0, -1, (0, 1)])
 def test_norm_ord(ord, axis, fdtype, rng):
@@ -229,6 +243,18 @@ def test_large_sum_float32_is_accurate(rng):
     assert abs(tg.sum(T(a)).item() - exact) / exact < 2e-6
     ones = np.ones(20_000_001 // 4, dtype=np.float32)
     assert tg.sum(T(ones)).item() == float(ones.size)  # exact: naive float32 stops at 2**24
+
+
+def test_large_sum_of_strided_row_float32_is_accurate():
+    # a row read with a stride (0 for an expanded tensor) is summed block by block as a
+    # contiguous one is: a running float32 sum of 65537 * 6.7 was off by 3.5e-4 relative
+    v = np.float32(6.69963264465332)
+    exact = float(v) * 65537
+    e = T(np.array([[v]])).expand(65537, 1)
+    assert abs(tg.sum(e).item() - exact) / exact < 1e-5
+    a = np.repeat(np.arange(70001, dtype=np.float32) % 7 + np.float32(0.1), 3)
+    strided = T(a)[::3]
+    assert abs(tg.sum(strided).item() - a[::3].astype(np.float64).sum()) / a[::3].sum() < 1e-5
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "axis0"])

@@ -297,26 +297,27 @@ struct Combine {
   }
 };
 
-// A contiguous row reduced with independent accumulators: four 512-bit registers' worth,
-// so the adds of successive vectors do not wait on each other; sums are taken block by
-// block so float32 rounding error stays small on long rows.
-template <typename T, ReduceOp Op>
-T reduce_row(const T* x, int64_t n) {
+// A row reduced with independent accumulators: four 512-bit registers' worth, so the
+// adds of successive vectors do not wait on each other; sums are taken block by block so
+// float32 rounding error stays small on long rows. Strided rows (an expanded input's
+// stride is 0) get the same accumulation, not a running sum.
+template <typename T, ReduceOp Op, bool Contiguous>
+T reduce_row(const T* x, int64_t n, int64_t stride) {
   using C = Combine<T, Op>;
   constexpr int W = 4 * 64 / int(sizeof(T));
   constexpr int64_t kBlock = 4096;
   T total = C::identity();
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t len = std::min(kBlock, n - start);
-    const T* blk = x + start;
+    const T* blk = x + (Contiguous ? start : start * stride);
     T acc[W];
     for (int k = 0; k < W; ++k) acc[k] = C::identity();
     int64_t i = 0;
     for (; i + W <= len; i += W)
-      for (int k = 0; k < W; ++k) acc[k] = C::apply(acc[k], blk[i + k]);
+      for (int k = 0; k < W; ++k) acc[k] = C::apply(acc[k], Contiguous ? blk[i + k] : blk[(i + k) * stride]);
     T r = C::identity();
     for (int k = 0; k < W; ++k) r = C::apply(r, acc[k]);
-    for (; i < len; ++i) r = C::apply(r, blk[i]);
+    for (; i < len; ++i) r = C::apply(r, Contiguous ? blk[i] : blk[i * stride]);
     total = C::apply(total, r);
   }
   return total;
@@ -329,13 +330,7 @@ void reduce_typed(const Loop& L, int64_t b, int64_t e) {
     T* out = reinterpret_cast<T*>(p[0]);
     const T* in = reinterpret_cast<const T*>(p[1]);
     if (s[0] == 0) {  // the row is reduced into one output element
-      T r;
-      if (s[1] == 1) {
-        r = reduce_row<T, Op>(in, n);
-      } else {
-        r = C::identity();
-        for (int64_t i = 0; i < n; ++i) r = C::apply(r, in[i * s[1]]);
-      }
+      const T r = s[1] == 1 ? reduce_row<T, Op, true>(in, n, 1) : reduce_row<T, Op, false>(in, n, s[1]);
       *out = C::apply(*out, r);
     } else if (s[0] == 1 && s[1] == 1) {
       for (int64_t i = 0; i < n; ++i) out[i] = C::apply(out[i], in[i]);

@@ -201,10 +201,14 @@ static Tensor variance(const Tensor& x, const OptAxes& axes, double correction, 
   Tensor centered = sub(x, mean(x, axes, true));
   return div(sum(square(centered), axes, keepdims), Scalar::from_double(std::max(0.0, n - correction)));
 }
+// float32 is computed in float64, as PyTorch does: squared deviations overflow float32
+// from |x - mean| ~ 2e19 (std of [1e20, -1e20] is 1e20, not inf) and underflow below 1e-23.
 Tensor var(const Tensor& x, const OptAxes& axes, double correction, bool keepdims) {
+  if (x.dtype() == DType::Float32) return to_dtype(var(to_dtype(x, DType::Float64), axes, correction, keepdims), x.dtype());
   return variance(x, axes, correction, keepdims, "var");
 }
 Tensor std(const Tensor& x, const OptAxes& axes, double correction, bool keepdims) {
+  if (x.dtype() == DType::Float32) return to_dtype(std(to_dtype(x, DType::Float64), axes, correction, keepdims), x.dtype());
   return sqrt(variance(x, axes, correction, keepdims, "std"));
 }
 
