@@ -304,26 +304,18 @@ def _mlp_setup(fw, sizes, batch, pseed, dseed, optim):
     if fw.name == "torch":
         import torch
 
-        opt = (torch.optim.SGD(params, lr=0.01) if optim == "sgd"
-               else torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8))
-
-        def train_step():
-            opt.zero_grad()  # set_to_none=True, the default
-            loss = loss_fn()
-            loss.backward()
-            opt.step()
-            return loss
+        optim_mod = torch.optim
     else:
-        tg = fw.m  # tg.optim, as torch.optim on the other side: each group updates in one C++ call
-        opt = (tg.optim.SGD(params, lr=0.01) if optim == "sgd"
-               else tg.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8))
+        optim_mod = fw.m.optim  # tg.optim, as torch.optim on the other side: each group updates in one C++ call
+    opt = (optim_mod.SGD(params, lr=0.01) if optim == "sgd"
+           else optim_mod.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8))
 
-        def train_step():
-            opt.zero_grad()  # set_to_none=True, the default
-            loss = loss_fn()
-            loss.backward()
-            opt.step()
-            return loss
+    def train_step():
+        opt.zero_grad()  # set_to_none=True, the default
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        return loss
 
     return params, X, y, train_step
 
