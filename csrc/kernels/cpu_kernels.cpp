@@ -298,29 +298,40 @@ struct Combine {
 };
 
 // A row reduced with independent accumulators: four 512-bit registers' worth, so the
-// adds of successive vectors do not wait on each other; sums are taken block by block so
-// float32 rounding error stays small on long rows. Strided rows (an expanded input's
-// stride is 0) get the same accumulation, not a running sum.
+// adds of successive vectors do not wait on each other. For float32 accuracy the sums
+// cascade: each lane adds 64 elements, then 64 such partial sums, then those, lane by
+// lane (as PyTorch's cascade sum does); only at the end are the lanes folded, as a tree,
+// which vectorises. Strided rows (an expanded input's stride is 0) are summed the same way.
 template <typename T, ReduceOp Op, bool Contiguous>
 T reduce_row(const T* x, int64_t n, int64_t stride) {
   using C = Combine<T, Op>;
+  auto at = [&](int64_t i) { return Contiguous ? x[i] : x[i * stride]; };
   constexpr int W = 4 * 64 / int(sizeof(T));
-  constexpr int64_t kBlock = 4096;
-  T total = C::identity();
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t len = std::min(kBlock, n - start);
-    const T* blk = x + (Contiguous ? start : start * stride);
-    T acc[W];
-    for (int k = 0; k < W; ++k) acc[k] = C::identity();
-    int64_t i = 0;
-    for (; i + W <= len; i += W)
-      for (int k = 0; k < W; ++k) acc[k] = C::apply(acc[k], Contiguous ? blk[i + k] : blk[(i + k) * stride]);
-    T r = C::identity();
-    for (int k = 0; k < W; ++k) r = C::apply(r, acc[k]);
-    for (; i < len; ++i) r = C::apply(r, Contiguous ? blk[i] : blk[i * stride]);
-    total = C::apply(total, r);
+  T r = C::identity();
+  if (n < W) {
+    for (int64_t i = 0; i < n; ++i) r = C::apply(r, at(i));
+    return r;
   }
-  return total;
+  constexpr int64_t kSteps = 64;  // additions per lane at each level
+  T level1[W], level2[W], level3[W];
+  for (int k = 0; k < W; ++k) level3[k] = C::identity();
+  int64_t i = 0;
+  while (i + W <= n) {
+    for (int k = 0; k < W; ++k) level2[k] = C::identity();
+    for (int64_t b = 0; b < kSteps && i + W <= n; ++b) {
+      for (int k = 0; k < W; ++k) level1[k] = C::identity();
+      const int64_t stop = std::min(n, i + kSteps * W);
+      for (; i + W <= stop; i += W)
+        for (int k = 0; k < W; ++k) level1[k] = C::apply(level1[k], at(i + k));
+      for (int k = 0; k < W; ++k) level2[k] = C::apply(level2[k], level1[k]);
+    }
+    for (int k = 0; k < W; ++k) level3[k] = C::apply(level3[k], level2[k]);
+  }
+  for (int w = W / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) level3[k] = C::apply(level3[k], level3[k + w]);
+  r = level3[0];
+  for (; i < n; ++i) r = C::apply(r, at(i));
+  return r;
 }
 
 template <typename T, ReduceOp Op>

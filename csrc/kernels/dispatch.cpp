@@ -1,6 +1,7 @@
 // Kernel entry points: settle the loop geometry (broadcast strides, merged dims),
 // split large loops across threads, and call the loop table for the running CPU.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -193,6 +194,98 @@ T reduce_identity(ReduceOp op) {
 }
 }  // namespace
 
+namespace {
+
+// A sum along an outer dim adds one row at a time into each output element: a running
+// sum, whose rounding error grows with the number of rows (float32, 70,001 rows of 0.1
+// summed to 7004.58 instead of 7000.1). Where more than kCascadeRows rows meet in one
+// output, the outermost reduced dim is summed in halves into separate partials that are
+// then added (pairwise, like PyTorch's cascade sum), so the error grows with log2 of
+// the row count. The tree does not depend on the thread count, nor does the result.
+constexpr int64_t kCascadeRows = 64;
+
+// Rows the kernel adds one after another into each output element: the reduced dims'
+// extents multiplied, except the innermost dim (reduce_row cascades a row itself).
+int64_t running_sum_rows(const Loop& L) {
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < L.ndim(); ++d)
+    if (L.strides[0][d] == 0) rows *= L.shape[d];
+  return rows;
+}
+
+// L with its outermost dim restricted to [b, e).
+Loop outer_slice(const Loop& L, int64_t b, int64_t e) {
+  Loop S = L;
+  S.shape[0] = e - b;
+  for (int k = 0; k < L.nops; ++k) S.base[k] += b * L.strides[k][0] * L.itemsize[k];
+  return S;
+}
+
+// L at index i of its outermost dim, that dim dropped.
+Loop outer_index(const Loop& L, int64_t i) {
+  Loop S;
+  S.nops = L.nops;
+  S.shape = Shape(L.shape.begin() + 1, L.shape.end());
+  for (int k = 0; k < L.nops; ++k) {
+    S.strides[k] = Shape(L.strides[k].begin() + 1, L.strides[k].end());
+    S.base[k] = L.base[k] + i * L.strides[k][0] * L.itemsize[k];
+    S.itemsize[k] = L.itemsize[k];
+  }
+  return S;
+}
+
+// The output elements L writes, as a loop over the output's own dims; `partial` is a
+// buffer laid out like the output from L.base[0] on.
+Loop output_positions(const Loop& L, char* partial) {
+  Loop A;
+  A.nops = 2;
+  for (int d = 0; d < L.ndim(); ++d) {
+    if (L.strides[0][d] == 0) continue;
+    A.shape.push_back(L.shape[d]);
+    A.strides[0].push_back(L.strides[0][d]);
+    A.strides[1].push_back(L.strides[0][d]);
+  }
+  A.base[0] = L.base[0];
+  A.base[1] = partial;
+  A.itemsize[0] = A.itemsize[1] = L.itemsize[0];
+  coalesce(A);
+  return A;
+}
+
+void cascade_sum(DType dt, const Loop& L) {
+  if (L.ndim() == 1 || running_sum_rows(L) <= kCascadeRows) {
+    cpu().reduce(ReduceOp::Sum, dt, L, 0, L.numel());
+    return;
+  }
+  const int64_t m = L.shape[0];
+  if (L.strides[0][0] != 0 || m == 1) {  // an output dim: its slices are independent
+    for (int64_t i = 0; i < m; ++i) cascade_sum(dt, outer_index(L, i));
+    return;
+  }
+  // The second half sums into a zeroed partial laid out like the output positions L
+  // writes, which is then added in.
+  Loop positions = output_positions(L, nullptr);
+  int64_t span = 1;
+  for (int d = 0; d < positions.ndim(); ++d) span += (positions.shape[d] - 1) * positions.strides[0][d];
+  const size_t bytes = size_t(span) * size_t(L.itemsize[0]);
+  const Ref<Storage> partial = Storage::allocate(bytes);
+  std::memset(partial->data(), 0, bytes);
+  positions.base[1] = static_cast<char*>(partial->data());
+  const Loop first = outer_slice(L, 0, m / 2);
+  Loop second = outer_slice(L, m / 2, m);
+  second.base[0] = positions.base[1];
+  auto run_half = [&](int64_t h) { cascade_sum(dt, h == 0 ? first : second); };
+  if (L.numel() > 2 * kParallelGrain) {
+    parallel_for(2, 1, [&](int64_t b, int64_t e) { for (int64_t h = b; h < e; ++h) run_half(h); });
+  } else {
+    run_half(0);
+    run_half(1);
+  }
+  cpu().reduce(ReduceOp::Sum, dt, positions, 0, positions.numel());
+}
+
+}  // namespace
+
 void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
   const DType dt = in.dtype();
   visit_dtype(dt, [&](auto tag) {
@@ -230,13 +323,19 @@ void reduce(ReduceOp op, const Tensor& in, const Tensor& out) {
   coalesce(L);
   const int64_t n = L.numel();
 
+  if (op == ReduceOp::Sum && is_floating(dt) && running_sum_rows(L) > kCascadeRows) {
+    cascade_sum(dt, L);
+    return;
+  }
   if (out.numel() == 1 && n > kParallelGrain) {
     // One output: fixed-size blocks reduce into partials that are combined in order, so
     // the result does not depend on the number of threads.
     visit_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (!std::is_same_v<T, bool>) {
-        const int64_t chunk = kParallelGrain;
+        // At most 32 blocks: enough to balance the threads, few enough that a block's
+        // set-up does not show.
+        const int64_t chunk = std::max(kParallelGrain, (n / 32 + 4095) / 4096 * 4096);
         const int64_t tasks = (n + chunk - 1) / chunk;
         std::vector<T> partial(size_t(tasks), reduce_identity<T>(op));
         parallel_for(tasks, 1, [&](int64_t tb, int64_t te) {
