@@ -370,6 +370,7 @@ void reduce(ReduceOp op, DType dt, const Loop& L, int64_t b, int64_t e) {
 
 }  // namespace
 
-const CpuKernels table = {TG_STR(TG_CPU_CAPABILITY), unary, binary, where, copy, reduce};
+const CpuKernels table = {TG_STR(TG_CPU_CAPABILITY), unary, binary, where, copy, reduce,
+                          sgd_update, adam_update, rmsprop_update, adagrad_update};
 
 }  // namespace tg::kernels::TG_CPU_CAPABILITY

@@ -443,6 +443,7 @@ void matmul_2d(const Tensor& a, const Tensor& b, const Tensor& out) {
   if (M == 0 || N == 0) return;
   if (K == 0) { fill(out, Scalar::from_double(0)); return; }
   const BlasOperand A = blas_operand(a), B = blas_operand(b);
+  use_single_threaded_blas();
   if (a.dtype() == DType::Float32 || a.dtype() == DType::Float64) {
     visit_floating(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
@@ -473,6 +474,23 @@ void matmul_2d(const Tensor& a, const Tensor& b, const Tensor& out) {
         acc = int64_t(uint64_t(acc) + uint64_t(pa[i * as0 + k * as1]) * uint64_t(pb[k * bs0 + j * bs1]));
       pc[i * N + j] = acc;
     }
+}
+
+// ---- optimizers: the loops of the running CPU's capability ----------------------------
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor* buf, bool fresh, const SgdOptions& o) {
+  cpu().sgd(param, grad, buf, fresh, o);
+}
+void adam_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                 const Tensor* max_sq, int64_t step, const AdamOptions& o) {
+  cpu().adam(param, grad, exp_avg, exp_avg_sq, max_sq, step, o);
+}
+void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor* buf,
+                    const Tensor* grad_avg, const RmspropOptions& o) {
+  cpu().rmsprop(param, grad, square_avg, buf, grad_avg, o);
+}
+void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& state_sum, int64_t step,
+                    const AdagradOptions& o) {
+  cpu().adagrad(param, grad, state_sum, step, o);
 }
 
 // ---- random -------------------------------------------------------------------------

@@ -148,10 +148,10 @@ ThreadPool& pool() {
   if (ThreadPool* p = current_pool.load()) return *p;
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, forget_pool_after_fork);
-    scipy_openblas_set_num_threads(1);  // matmul_2d splits products over this pool instead
     return true;
   }();
   (void)registered;
+  use_single_threaded_blas();
   auto* p = new ThreadPool();  // never destroyed: no join at interpreter exit
   const int n = requested_threads.load();
   p->resize(n > 0 ? n : int(std::max(1u, std::thread::hardware_concurrency())));
@@ -160,6 +160,14 @@ ThreadPool& pool() {
 }
 
 }  // namespace
+
+void use_single_threaded_blas() {
+  static const bool once = [] {
+    scipy_openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+}
 
 void set_num_threads(int n) {
   TG_CHECK(n >= 1 && n <= kMaxThreads, ValueError, "set_num_threads: the thread count must be between 1 and ",

@@ -16,6 +16,10 @@ int get_num_threads();
 // Elements per task below which splitting costs more than it saves.
 constexpr int64_t kParallelGrain = 32768;
 
+// OpenBLAS starts threads of its own, which would spin against this pool's: matmul_2d
+// splits products over this pool instead and calls this before its first product.
+void use_single_threaded_blas();
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace tg
