@@ -169,3 +169,21 @@ def test_forked_child_gets_a_working_thread_pool():
         print("child exit", os.waitstatus_to_exitcode(status))
     """, timeout=60)
     assert "child exit 0" in r.stdout
+
+
+def test_openblas_runs_single_threaded_from_the_first_product():
+    # matmul splits products over tapegrad's own pool; OpenBLAS's threads spinning beside
+    # it cost a 2-thread W3 step 40%. A first small product (no pool yet) must already
+    # make OpenBLAS single-threaded.
+    r = assert_clean_subprocess("""
+        import ctypes, os
+        import numpy as np
+        import scipy_openblas32
+        import tapegrad as tg
+        blas = ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(), "libscipy_openblas.so"))
+        blas.scipy_openblas_set_num_threads(2)
+        a = tg.tensor(np.ones((8, 8), np.float32))
+        assert float((a @ a).sum()) == 512.0
+        print("openblas threads", blas.scipy_openblas_get_num_threads())
+    """)
+    assert "openblas threads 1" in r.stdout
