@@ -32,7 +32,7 @@ DType dtype_arg(const py::object& o, DType fallback) {
   return d;
 }
 
-std::string type_name(const py::handle& h) { return py::str(h.get_type().attr("__name__")); }
+std::string type_name(const py::handle& h) { return py::str(py::type::handle_of(h).attr("__name__")); }
 
 int64_t int_arg(const py::handle& h, const char* op, const char* what) {
   if (PyBool_Check(h.ptr()) || !(PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr()) || is_tensor(h.ptr())))
@@ -61,7 +61,7 @@ Shape shape_arg(const py::handle& o, const char* op) {
     throw TypeError(str_cat(op, ": shape must be an int or a sequence of ints, got ", type_name(o)));
   for (auto item : py::reinterpret_borrow<py::sequence>(o)) {
     if (!PyLong_Check(item.ptr()) && !PyIndex_Check(item.ptr()))
-      throw TypeError(str_cat(op, ": shape entries must be ints, got ", std::string(py::str(item.get_type().attr("__name__")))));
+      throw TypeError(str_cat(op, ": shape entries must be ints, got ", type_name(item)));
     s.push_back(py::cast<int64_t>(item));
   }
   return s;
@@ -643,7 +643,7 @@ PYBIND11_MODULE(_C, m) {
   def_fn("manual_seed", [](uint64_t s) { kernels::manual_seed(s); }, py::arg("seed"));
   m.def("set_num_threads", [](py::object n) {
     if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
-      throw TypeError(str_cat("set_num_threads: expected an int, got ", std::string(py::str(n.get_type().attr("__name__")))));
+      throw TypeError(str_cat("set_num_threads: expected an int, got ", type_name(n)));
     const long long v = PyLong_AsLongLong(n.ptr());
     if (v == -1 && PyErr_Occurred()) { PyErr_Clear(); throw ValueError("set_num_threads: thread count out of range"); }
     TG_CHECK(v >= 1 && v <= kMaxThreads, ValueError, "set_num_threads: the thread count must be between 1 and ",
