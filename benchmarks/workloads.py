@@ -140,11 +140,7 @@ class FW:
         """A tensor copied from a NumPy array (keeps its dtype and shape)."""
         if self.name == "torch":
             return self.m.tensor(a)
-        if np.ndim(a) == 0:
-            # NOTE: tg.tensor(0-d float32 ndarray) gives shape (1,), not () -- a
-            # tapegrad bug noted in RESULTS.md; a Python float gives a 0-d float32.
-            return self.m.tensor(float(a), dtype=self.m.float32)
-        return self.m.tensor(np.ascontiguousarray(a))
+        return self.m.tensor(np.array(a, order="C"))  # (ascontiguousarray would make a 0-d array 1-d)
 
     def param(self, a):
         t = self.const(a)
