@@ -85,6 +85,7 @@ template <typename F>
 void run(const Loop& L, F&& body) {
   const int64_t n = L.numel();
   if (n == 0) return;
+  if (n <= kParallelGrain) return body(int64_t(0), n);  // small: no std::function on the way
   parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) { body(b, e); });
 }
 
