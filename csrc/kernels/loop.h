@@ -29,18 +29,15 @@ template <typename Seg>
 inline void for_each_segment(const Loop& L, int64_t begin, int64_t end, Seg&& seg) {
   const int nd = L.ndim();
   const int nops = L.nops;
+  int64_t idx[64];
+  if (nd == 1) {
+    idx[0] = begin;  // the common, flat case: no 64-bit divisions
+  } else {
+    int64_t rem = begin;
+    for (int d = nd - 1; d >= 0; --d) { idx[d] = rem % L.shape[d]; rem /= L.shape[d]; }
+  }
   int64_t inner_stride[kMaxOperands];
   for (int k = 0; k < nops; ++k) inner_stride[k] = L.strides[k][nd - 1];
-  if (nd == 1) {  // one segment (the common, flat case): no index arithmetic
-    if (begin >= end) return;
-    char* ptrs[kMaxOperands];
-    for (int k = 0; k < nops; ++k) ptrs[k] = L.base[k] + begin * inner_stride[k] * L.itemsize[k];
-    seg(ptrs, inner_stride, end - begin);
-    return;
-  }
-  int64_t idx[64];
-  int64_t rem = begin;
-  for (int d = nd - 1; d >= 0; --d) { idx[d] = rem % L.shape[d]; rem /= L.shape[d]; }
   const int64_t inner = L.shape[nd - 1];
   while (begin < end) {
     char* ptrs[kMaxOperands];
