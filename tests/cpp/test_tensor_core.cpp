@@ -276,6 +276,32 @@ TEST(Kernels, LargeSumIsAccurate) {
   EXPECT_NEAR(out.data<float>()[0], 2'000'000.0f, 1.0f);
 }
 
+// Shapes whose outer reduced dims hold more than 64 rows take the pairwise (cascade)
+// path: halves into partials, output dims walked one by one, the partials added back.
+TEST(Kernels, CascadedSumOverOuterAxesMatchesNaiveLoop) {
+  Tensor in = random_tensor<double>(Shape{150, 7, 130}, 17);
+  const std::vector<std::array<bool, 3>> masks = {
+      {true, false, false}, {false, true, false}, {true, false, true}, {true, true, false}, {true, true, true}};
+  for (const auto& m : masks) {
+    Shape oshape{m[0] ? 1 : 150, m[1] ? 1 : 7, m[2] ? 1 : 130};
+    Tensor out = Tensor::empty(oshape, DType::Float64);
+    kernels::reduce(kernels::ReduceOp::Sum, in, out);
+    const std::vector<double> ref = naive_reduce(kernels::ReduceOp::Sum, in, m);
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_NEAR(out.data<double>()[i], ref[i], 1e-11 * (1 + std::abs(ref[i])))
+          << "mask " << m[0] << m[1] << m[2] << " at " << i;
+  }
+}
+
+TEST(Kernels, Float32SumAlongOuterAxisIsAccurate) {
+  const int64_t rows = 70001, cols = 3;
+  Tensor in = Tensor::empty(Shape{rows, cols}, DType::Float32);
+  for (int64_t i = 0; i < rows * cols; ++i) in.data<float>()[i] = 0.1f;
+  Tensor out = Tensor::empty(Shape{1, cols}, DType::Float32);
+  kernels::reduce(kernels::ReduceOp::Sum, in, out);
+  for (int64_t j = 0; j < cols; ++j) EXPECT_NEAR(out.data<float>()[j], 0.1 * rows, 0.01);  // a running sum: 7004.6
+}
+
 TEST(Ops, SumOverAxesMatchesKernel) {
   Tensor in = random_tensor<double>(Shape{4, 5, 6}, 16);
   Tensor s = sum(in, Axes{0, 2}, /*keepdims=*/false);
