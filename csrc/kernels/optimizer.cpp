@@ -10,6 +10,11 @@
 #error "TG_CPU_CAPABILITY must name the capability this file is compiled for"
 #endif
 
+// Every multiply and add rounded on its own, as the formulas are written: fused
+// multiply-adds exist only in the AVX2/AVX-512 builds, and a training run must not
+// change with the CPU it runs on. (The update is memory-bound; fusing gains nothing.)
+#pragma GCC optimize("fp-contract=off")
+
 namespace tg::kernels::TG_CPU_CAPABILITY {
 namespace {
 

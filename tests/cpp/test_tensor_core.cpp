@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu_kernels.h"
 #include "kernels/kernels.h"
 #include "ops/ops.h"
 #include "tensor/storage.h"
@@ -447,6 +448,40 @@ TEST(Errors, MatmulOfScalarThrowsValueError) {
   Tensor s = Tensor::scalar(1.0, DType::Float32);
   Tensor m = Tensor::empty(Shape{2, 2}, DType::Float32);
   EXPECT_THROW(matmul(s, m), ValueError);
+}
+
+// ---- optimizers ------------------------------------------------------------------------
+
+// The update loops are compiled per CPU capability; a training run must give the same
+// numbers on every CPU, so the copies this CPU can run must agree bit for bit.
+TEST(Kernels, OptimizerUpdatesAgreeAcrossCpuCapabilities) {
+  __builtin_cpu_init();
+  std::vector<const kernels::CpuKernels*> tables = {&kernels::DEFAULT::table};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) tables.push_back(&kernels::AVX2::table);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    tables.push_back(&kernels::AVX512::table);
+  const int64_t n = 1000;
+  const kernels::AdamOptions adam{1e-2, 0.9, 0.999, 1e-8, 0.1, true, false, false};
+  const kernels::SgdOptions sgd{0.05, 0.9, 0.1, 0.01, false, false};
+  const kernels::RmspropOptions rms{0.01, 0.9, 1e-8, 0.1, 0.9, true, false};
+  const kernels::AdagradOptions adagrad{0.1, 0.01, 0.1, 1e-10, false};
+  std::vector<std::vector<float>> results;
+  for (const kernels::CpuKernels* table : tables) {
+    Tensor p = random_tensor(Shape{n}, 30), g = random_tensor(Shape{n}, 31);
+    auto z = [&] { return zeros(Shape{n}, DType::Float32); };
+    Tensor m = z(), v = z(), vmax = z(), buf = z(), sq = z(), avg = z(), sum = z();
+    for (int64_t step = 1; step <= 5; ++step) {
+      table->adam(p, g, m, v, &vmax, step, adam);
+      table->sgd(p, g, &buf, step == 1, sgd);
+      table->rmsprop(p, g, sq, &buf, &avg, rms);
+      table->adagrad(p, g, sum, step, adagrad);
+    }
+    results.emplace_back(p.data<float>(), p.data<float>() + n);
+  }
+  for (size_t t = 1; t < results.size(); ++t)
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(results[t][size_t(i)], results[0][size_t(i)]) << tables[t]->capability << " at " << i;
 }
 
 }  // namespace
