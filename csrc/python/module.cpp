@@ -14,8 +14,6 @@ namespace py = pybind11;
 using namespace tg;
 using namespace tg::python;
 
-PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
-
 namespace tg::python {
 void init_function_bindings(py::module_& m);
 void init_optim_bindings(py::module_& m);
