@@ -219,3 +219,49 @@ def test_setitem_and_inplace_on_views_second_derivatives_match_torch():
     assert_same(gV, gVp, what="d/dv")
     assert_same(X.grad, Xp.grad, rtol=1e-9, what="d2/dx")
     assert_same(V.grad, Vp.grad, rtol=1e-9, what="d2/dv")
+
+
+
+def _no_grad_view(m, b):
+    with m.no_grad():
+        return b[0]
+
+
+def _all_under_no_grad(m, f):
+    with m.no_grad():
+        return f()
+
+
+# (id, whether PyTorch raises "A view was created in no_grad mode and is being modified
+# inplace with grad mode enabled", program: m is tg or torch, x a leaf requiring grad,
+# c a constant)
+NO_GRAD_VIEW_CASES = [
+    ("view of a non-leaf", True, lambda m, x, c: _no_grad_view(m, x * 2.0).mul_(2.0)),
+    ("view of a leaf", True, lambda m, x, c: _no_grad_view(m, x).add_(1.0)),
+    ("grad-mode view of it", True, lambda m, x, c: _no_grad_view(m, x * 2.0)[1:].sub_(1.0)),
+    ("of a grad-mode view", True, lambda m, x, c: _no_grad_view(m, (x * 2.0)[1:]).mul_(2.0)),
+    ("setitem", True, lambda m, x, c: _no_grad_view(m, x * 2.0).__setitem__(0, 1.0)),
+    ("of a constant", False, lambda m, x, c: _no_grad_view(m, c * 2.0).mul_(2.0)),
+    ("of a constant, operand with grad", True, lambda m, x, c: _no_grad_view(m, c * 2.0).mul_(x[0])),
+    ("in-place under no_grad too", False,
+     lambda m, x, c: _all_under_no_grad(m, lambda: _no_grad_view(m, x * 2.0).mul_(2.0))),
+    ("of a detached tensor", False, lambda m, x, c: _no_grad_view(m, (x * 2.0).detach()).mul_(2.0)),
+]
+
+
+@pytest.mark.parametrize("raises, program", [c[1:] for c in NO_GRAD_VIEW_CASES],
+                         ids=[c[0] for c in NO_GRAD_VIEW_CASES])
+def test_inplace_on_view_made_under_no_grad_matches_torch(raises, program):
+    a = np.arange(6.0).reshape(3, 2)
+    x, xp = both(a)
+    c, cp = both(a, requires_grad=False)
+    errors = []
+    for m, args in ((tg, (x, c)), (torch, (xp, cp))):
+        try:
+            program(m, *args)
+            errors.append(None)
+        except RuntimeError as e:
+            errors.append(str(e))
+    assert [e is not None for e in errors] == [raises, raises], errors
+    if raises:
+        assert "created in no_grad mode" in errors[0] and "created in no_grad mode" in errors[1]

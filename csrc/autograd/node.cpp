@@ -138,6 +138,7 @@ Edge gradient_edge_for_watch(const Tensor& t) {
   // A watched leaf is a variable of its own: a view stops following its base (whose
   // history could come to hold this accumulator, a reference cycle through the view).
   impl->view_base = nullptr;
+  impl->no_grad_view = TensorImpl::NoGradView::No;
   Ref<Node> acc(new AccumulateGrad(t.impl_ref()));
   m.grad_accumulator = acc.get();
   return Edge{std::move(acc), 0};
@@ -148,6 +149,7 @@ void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, b
   // A tensor given a history of its own (an op's output that is a view of the op's
   // scratch) no longer follows a base: a view's history must come from its base's.
   impl->view_base = nullptr;
+  impl->no_grad_view = TensorImpl::NoGradView::No;
   impl->grad_fn = node;
   impl->output_nr = output_nr;
   impl->requires_grad = requires_grad;

@@ -611,11 +611,11 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
     try {
   if (!value) throw TypeError("Tensor does not support item deletion");
   Tensor& x = reinterpret_cast<PyTensor*>(self)->tensor;
-  check_inplace(x, "__setitem__");
   Scalar s;
   const bool scalar = as_scalar(value, s);
   Tensor v;
   if (!scalar) v = is_tensor(value) ? unwrap(value) : tensor_from_python(value, dtype_object(x.dtype()));
+  check_inplace(x, "__setitem__", v);
   if (key_is_basic(key)) {  // through a view, whose write becomes x's history (CopySlices)
     Tensor target = basic_index(x, parse_basic(x, key));
     if (scalar) fill_(target, s);
@@ -666,7 +666,10 @@ static int set_requires_grad(PyObject* self, PyObject* value, void*) {
   if (on && !is_floating(t.dtype()))
     throw RuntimeError(str_cat("only floating point tensors can require gradients (got ", describe(t), ")"));
   t.impl()->requires_grad = on;
-  if (on) t.impl()->view_base = nullptr;  // a variable of its own now (see gradient_edge_for_watch)
+  if (on) {  // a variable of its own now (see gradient_edge_for_watch)
+    t.impl()->view_base = nullptr;
+    t.impl()->no_grad_view = TensorImpl::NoGradView::No;
+  }
   return 0;
   TG_CATCH(-1)
 }

@@ -62,6 +62,11 @@ class TensorImpl : public RefCounted {
   // view whose memory changed since then takes its history from the base's anew.
   Ref<TensorImpl> view_base;
   std::atomic<uint32_t> view_version{0};  // stored last by the sync, which other threads may race to read
+  // A view made under no_grad, or a view of one, does not follow its base; it notes
+  // whether that base required grad. Whether the base should see an in-place op through
+  // it is ambiguous, so one that would be recorded raises (PyTorch's NO_GRAD_MODE views).
+  enum class NoGradView : uint8_t { No, OfConstant, OfRequiresGrad };
+  NoGradView no_grad_view = NoGradView::No;
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;
 
