@@ -806,9 +806,7 @@ Tensor& assign_result(Tensor& a, const Tensor& result, const char* op) {
   if (a.impl()->view_base) {
     rebase_view(a, Tensor(), result);
   } else if (result.grad_fn() && GradMode::is_enabled()) {
-    a.impl()->grad_fn = result.grad_fn();
-    a.impl()->output_nr = result.impl()->output_nr;
-    a.impl()->requires_grad = result.requires_grad();
+    set_history(a, result.grad_fn(), result.impl()->output_nr, result.requires_grad());
   }
   return a;
 }

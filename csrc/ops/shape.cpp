@@ -564,8 +564,7 @@ void sync_view_history(TensorImpl* view) {
     n->positions = positions_in(base, v);
     n->base_shape = base.shape();
     if (view->grad_fn) tape_stack::note_replaced(view->grad_fn.get(), n);
-    view->grad_fn = out.impl()->grad_fn;
-    view->output_nr = 0;
+    set_grad_fn(view, out.impl()->grad_fn, 0);
     view->requires_grad = out.impl()->requires_grad;
   }
   view->view_version.store(version, std::memory_order_release);

@@ -134,8 +134,8 @@ class Tensor {
 struct AutogradMeta {
   Tensor grad;
   Node* grad_accumulator = nullptr;  // weak: the accumulator clears it when destroyed
-  bool retains_grad = false;
-  std::vector<Ref<GradHook>> hooks;
+  Ref<GradHook> retain_grad_hook;  // a non-leaf's retain_grad(), on its grad_fn (set_grad_fn moves it)
+  std::vector<Ref<GradHook>> hooks;  // a leaf's
 };
 
 // A Python number as an operand: kept apart from tensors so `x * 0.9` needs no

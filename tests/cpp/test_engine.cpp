@@ -288,5 +288,26 @@ TEST(Engine, RecordedInPlaceOnViewMadeUnderNoGradIsRefused) {
   EXPECT_EQ(values(c), (std::vector<double>{3.0, 2.0}));
 }
 
+struct CountingHook final : GradHook {
+  int calls = 0;
+  Tensor call(const Tensor&) override { ++calls; return Tensor(); }
+};
+
+TEST(Engine, RetainGradHookMovesToTheNewHistoryOthersStay) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = mul(x, Scalar::from_double(2.0));
+  Ref<CountingHook> old_value(new CountingHook), retained(new CountingHook);
+  const Ref<Node> old_fn = y.grad_fn();
+  old_fn->output_hooks(0).push_back(old_value);
+  y.impl()->meta().retain_grad_hook = retained;
+  old_fn->output_hooks(0).push_back(retained);
+  mul_(y, Scalar::from_double(3.0));
+  ASSERT_NE(y.grad_fn().get(), old_fn.get());
+  EXPECT_EQ(old_fn->output_hooks(0).size(), 1u);
+  backward(sum(y));
+  EXPECT_EQ(retained->calls, 1);   // on the new grad_fn
+  EXPECT_EQ(old_value->calls, 1);  // on the old one, which the gradient passes through
+}
+
 }  // namespace
 }  // namespace tg
