@@ -143,9 +143,9 @@ struct AutogradMeta {
 struct Scalar {
   enum Kind : uint8_t { Bool, Int, Float } kind = Float;
   double f = 0;
-  int64_t i = 0;
+  int64_t i = 0;  // Int and Bool only: a Float's value may not fit (inf, NaN, 1e300)
   Scalar() = default;
-  static Scalar from_double(double v) { Scalar s; s.kind = Float; s.f = v; s.i = int64_t(v); return s; }
+  static Scalar from_double(double v) { Scalar s; s.kind = Float; s.f = v; return s; }
   static Scalar from_int(int64_t v) { Scalar s; s.kind = Int; s.i = v; s.f = double(v); return s; }
   static Scalar from_bool(bool v) { Scalar s; s.kind = Bool; s.i = v; s.f = v; return s; }
   double to_double() const { return f; }
