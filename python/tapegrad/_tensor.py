@@ -33,8 +33,11 @@ def _tolist(self):
 def _repr(self):
     import numpy as np
 
-    body = np.array2string(_numpy(self), separator=", ", prefix="tensor(",
-                           threshold=1000, edgeitems=3, floatmode="maxprec_equal")
+    if self.size == 0:  # its sizes may be more than NumPy can describe
+        body = f"[], size={self.shape}"
+    else:
+        body = np.array2string(_numpy(self), separator=", ", prefix="tensor(",
+                               threshold=1000, edgeitems=3, floatmode="maxprec_equal")
     extras = []
     if self.dtype is float64:
         extras.append("dtype=tapegrad.float64")
@@ -46,8 +49,6 @@ def _repr(self):
         extras.append(f"grad_fn=<{self.grad_fn.name()}>")
     elif self.requires_grad:
         extras.append("requires_grad=True")
-    if self.size == 0:
-        body = f"[], size={self.shape}"
     return "tensor(" + ", ".join([body] + extras) + ")"
 
 
@@ -109,7 +110,7 @@ def _reduce(self):
     return (_rebuild, (_numpy(self).copy(), self.requires_grad))
 
 
-Tensor.numpy = _numpy
+Tensor.numpy = names_errors("numpy")(_numpy)
 Tensor.__reduce__ = _reduce
 Tensor.__array__ = names_errors("__array__")(_array)
 Tensor.__array_priority__ = 1000  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
