@@ -846,11 +846,117 @@ def test_function_backward_errors():
         MyExp()  # Functions are applied, not instantiated
 
 
-def test_function_saved_output_with_create_graph_is_refused_not_wrong():
+def test_function_saved_output_is_differentiated_under_create_graph():
+    # As PyTorch's SavedVariable: the saved output comes back as output 0 of the node.
+    a = np.array([0.5, -1.0, 2.0])
+    x = t64(a)
+    (g1,) = tg.grad(MyExp.apply(x).sum(), x, create_graph=True)
+    close(g1, np.exp(a))
+    assert g1.requires_grad
+    (g2,) = tg.grad(g1.sum(), x)
+    close(g2, np.exp(a))
+    assert tg.gradcheck(MyExp.apply, (t64(a),))
+    assert tg.gradgradcheck(MyExp.apply, (t64(a),))
+
+
+def test_function_saved_output_unpacked_with_its_node_and_output_nr():
+    seen = []
+
+    class ScaleAndExp(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            e = x.exp()
+            ctx.save_for_backward(x, e)
+            return x * 2.0, e
+
+        @staticmethod
+        def backward(ctx, g_scaled, g_exp):
+            x, e = ctx.saved_tensors
+            seen.append((tg.is_grad_enabled(), e.requires_grad, e.grad_fn and e.grad_fn.name(), e._output_nr(),
+                         x.grad_fn))
+            return g_scaled * 2.0 + g_exp * e
+
+    a = np.array([0.3, 1.2])
+    x = t64(a)
+    s, e = ScaleAndExp.apply(x)
+    (g1,) = tg.grad(s.sum() + e.sum(), x, create_graph=True)
+    close(g1, 2.0 + np.exp(a))
+    (g2,) = tg.grad(g1.sum(), x)
+    close(g2, np.exp(a))
+    # a backward that is not recorded gets the plain saved data
+    x2 = t64(a)
+    ScaleAndExp.apply(x2)[1].sum().backward()
+    close(x2.grad, np.exp(a))
+    # the recorded backward, then the same node's backward within g2's, then x2's
+    plain = (False, False, None, 0)
+    assert [(m, rg, name, nr) for m, rg, name, nr, _ in seen] == [(True, True, "ScaleAndExpBackward", 1),
+                                                                  plain, plain]
+    assert all(xg is None for *_, xg in seen)  # a saved input keeps its own (leaf) history
+    assert tg.gradgradcheck(lambda t: ScaleAndExp.apply(t), (t64(a),))
+
+
+def test_function_saved_output_double_backward_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    class TorchExp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y
+
+    a = np.array([0.25, -0.5, 1.5])
+    w = np.array([1.0, -2.0, 0.5])
+    x = t64(a)
+    (g,) = tg.grad((MyExp.apply(x * x) * tg.tensor(w, dtype=F64)).sum(), x, create_graph=True)
+    (g * g).sum().backward()
+    xt = torch.tensor(a, requires_grad=True)
+    (gt,) = torch.autograd.grad((TorchExp.apply(xt * xt) * torch.tensor(w)).sum(), xt, create_graph=True)
+    (gt * gt).sum().backward()
+    close(g, gt.detach().numpy())
+    close(x.grad, xt.grad.numpy(), rtol=1e-10)
+
+
+def test_function_saved_output_create_graph_leaves_no_cycle(no_gc):
+    ctx_refs = []
+
+    class Exp(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            ctx_refs.append(weakref.ref(ctx))  # the ctx lives as long as the node
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y
+
     x = t64([0.5, 1.0])
-    y = MyExp.apply(x)
-    with pytest.raises(RuntimeError, match="create_graph"):
-        tg.grad(y.sum(), x, create_graph=True)
+    y = Exp.apply(x)
+    (g1,) = tg.grad(y.sum(), x, create_graph=True)
+    (g2,) = tg.grad(g1.sum(), x)
+    close(g2, np.exp([0.5, 1.0]))
+    assert ctx_refs[0]() is not None
+    del y
+    assert ctx_refs[0]() is not None, "the gradient's graph still needs the node"
+    del g1
+    assert ctx_refs[0]() is None, "a tg.Function's graph was not freed by reference counting (cycle?)"
+    # backward(create_graph=True) into .grad: freed once .grad and the output are dropped
+    y = Exp.apply(x)
+    y.sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    x.grad.sum().backward()
+    close(x.grad, 2 * np.exp([0.5, 1.0]))
+    x.grad = None
+    del y
+    assert ctx_refs[1]() is None
 
 
 def test_function_in_a_bigger_graph_and_double_backward():

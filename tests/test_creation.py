@@ -431,6 +431,42 @@ def test_zero_size_shape_whose_strides_overflow_refused():
         tg.zeros(2 ** 62, 2 ** 62, 0, dtype=tg.bool)
 
 
+HUGE = 2 ** 62
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: tg.zeros((0, HUGE), dtype=tg.bool), (0, HUGE)),
+    (lambda: tg.zeros((0, 2 ** 60)), (0, 2 ** 60)),  # 2**60 float32 items: 2**62 bytes, NumPy's limit is 2**63
+    (lambda: tg.zeros((0, 2 ** 61), dtype=tg.float64)[:, :1], (0, 1)),  # its stride, 2**64 bytes, is unused
+    (lambda: tg.zeros((0, 1), dtype=tg.bool).expand(0, HUGE), (0, HUGE)),
+], ids=["bool", "float32", "slice", "expand"])
+def test_zero_size_tensor_with_a_huge_side_is_exported(make, shape):
+    # NumPy holds an array without elements when its non-zero sizes times the item size fit
+    t = make()
+    for a in (np.asarray(t), t.numpy(), np.asarray(memoryview(t)), np.from_dlpack(t)):
+        assert a.shape == shape and a.size == 0
+    assert t.tolist() == []
+    assert repr(t).startswith("tensor([], size=")
+
+
+@pytest.mark.parametrize("make, desc", [
+    (lambda: tg.zeros((0, HUGE)), rf"float32\[0, {HUGE}\]"),
+    (lambda: tg.ones(1, 0, dtype=tg.float64).expand(HUGE, 0), rf"float64\[{HUGE}, 0\]"),
+], ids=["zeros", "expand"])
+def test_zero_size_tensor_numpy_cannot_hold_raises_naming_the_op(make, desc):
+    t = make()
+    refused = rf"cannot export {desc} through the buffer protocol: its non-zero sizes times its \d-byte items exceed"
+    with pytest.raises(ValueError, match="^__array__: " + refused):
+        np.asarray(t)
+    with pytest.raises(ValueError, match="^numpy: " + refused):
+        t.numpy()
+    with pytest.raises(ValueError, match="^" + refused):
+        memoryview(t)
+    assert repr(t) == f"tensor([], size={t.shape}" + (", dtype=tapegrad.float64)" if t.dtype is tg.float64 else ")")
+    cap = t.__dlpack__()  # DLPack carries sizes and strides in elements: nothing to overflow on this side
+    assert tg.from_dlpack(cap).shape == t.shape
+
+
 def test_empty_shape_dtype():
     t = tg.empty(3, 4)
     assert t.shape == (3, 4) and t.dtype is tg.float32

@@ -548,11 +548,34 @@ def test_variable_bad_trainable_or_name(kw, what):
     (lambda p: tg.optim.RMSprop(p, momentum=[0.9]), "^RMSprop: momentum must be a number, got list"),
     (lambda p: tg.optim.Adagrad(p, eps="tiny"), "^Adagrad: eps must be a number, got str"),
     (lambda p: tg.optim.SGD(p).add_param_group({"params": [tg.ones(1, requires_grad=True)], "lr": "x"}),
-     "^add_param_group: lr must be a number"),
+     r"^SGD\.add_param_group: lr must be a number"),
 ], ids=["SGD-lr", "Adam-lr", "Adam-betas", "RMSprop-momentum", "Adagrad-eps", "add_param_group"])
 def test_optimizer_non_numeric_hyperparameter(make, msg):
     with pytest.raises(TypeError, match=msg):
         make([tg.ones(2, requires_grad=True)])
+
+
+@pytest.mark.parametrize("make, error, msg", [
+    # the constructor checks each group (and AdamW goes through Adam's constructor)
+    (lambda p: tg.optim.SGD([{"params": p, "lr": "x"}]), TypeError, "SGD: lr must be a number, got str"),
+    (lambda p: tg.optim.SGD([tg.tensor([1, 2])]), TypeError, "SGD: optimizer can only optimize floating-point"),
+    (lambda p: tg.optim.AdamW(p, lr="x"), TypeError, "AdamW: lr must be a number, got str"),
+    (lambda p: tg.optim.AdamW([{"params": p, "lr": -1.0}]), ValueError, "AdamW: Invalid learning rate: -1.0"),
+    (lambda p: tg.optim.Adam(p).add_param_group({"params": p}), ValueError,
+     "Adam.add_param_group: some parameters appear in more than one parameter group"),
+    (lambda p: tg.optim.SGD(p).add_param_group(3), TypeError, "SGD.add_param_group: param_group must be a dict"),
+    (lambda p: tg.optim.SGD(lr=0.1).apply_gradients([(tg.ones(2), tg.tensor([1, 2]))]), TypeError,
+     "SGD.apply_gradients: optimizer can only optimize floating-point"),
+    (lambda p: tg.optim.SGD(p).apply_gradients([p[0]]), TypeError,
+     r"SGD\.apply_gradients: expected an iterable of \(gradient, variable\) pairs"),
+    (lambda p: tg.optim.RMSprop(p).apply_gradients([(None, p[0])]), ValueError,
+     "RMSprop.apply_gradients: No gradients provided for any variable"),
+], ids=["SGD-group", "SGD-int-param", "AdamW-lr", "AdamW-group", "add_param_group-dup", "add_param_group-type",
+        "apply_gradients-int-var", "apply_gradients-pairs", "apply_gradients-none"])
+def test_optimizer_errors_name_the_call_made_once(make, error, msg):
+    with pytest.raises(error, match="^" + msg) as info:
+        make([tg.ones(2, requires_grad=True)])
+    assert not re.match(r"[\w.]+: [\w.]+: ", str(info.value)), "named twice: " + str(info.value)
 
 
 def test_dropout_non_numeric_probability():

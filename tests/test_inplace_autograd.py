@@ -379,14 +379,23 @@ def test_modifying_a_saved_tensor_still_raises_at_backward():
         p.sum().backward()
 
 
-@pytest.mark.parametrize("op", [
+# (name, in-place op on a 3-element float64 tensor)
+INPLACE_OPS = [
     ("add_", lambda w: w.add_(1.0)), ("sub_", lambda w: w.sub_(tg.ones(3, dtype=F64))),
     ("mul_", lambda w: w.mul_(2.0)), ("div_", lambda w: w.div_(2.0)), ("clamp_", lambda w: w.clamp_(0.0, 1.0)),
     ("fill_", lambda w: w.fill_(1.0)), ("zero_", lambda w: w.zero_()), ("copy_", lambda w: w.copy_(tg.ones(3))),
     ("__setitem__", lambda w: w.__setitem__(0, 1.0)), ("__setitem__", lambda w: w.__setitem__([0, 1], 1.0)),
-], ids=lambda op: op[0] if isinstance(op, tuple) else None)
-@pytest.mark.parametrize("view", [lambda x: x[1], lambda x: x.T[:, 0], lambda x: x.reshape(3, 2)[0:2].reshape(4)[:3]],
-                         ids=["index", "transpose", "view of view"])
+    ("add_", lambda w: w.__iadd__(1.0)),
+]
+# (id, view of a (2, 3) tensor with 3 elements)
+VIEWS = [("index", lambda x: x[1]), ("transpose", lambda x: x.T[:, 0]),
+         ("view of view", lambda x: x.reshape(3, 2)[0:2].reshape(4)[:3])]
+op_param = pytest.mark.parametrize("op", INPLACE_OPS, ids=[name for name, _ in INPLACE_OPS])
+view_param = pytest.mark.parametrize("view", [v for _, v in VIEWS], ids=[name for name, _ in VIEWS])
+
+
+@op_param
+@view_param
 def test_inplace_on_view_of_leaf_requiring_grad_raises_naming_the_op(op, view):
     name, mutate = op
     x = rand(2, 3)
@@ -400,11 +409,179 @@ def test_inplace_on_view_of_leaf_requiring_grad_raises_naming_the_op(op, view):
         mutate(view(x))
 
 
+NO_GRAD_VIEW = r"(?s)is a view created in no_grad mode \(or a view of one\).*modified in place with grad mode enabled"
+
+
+@op_param
+@view_param
+@pytest.mark.parametrize("base", ["non-leaf", "leaf"])
+def test_inplace_with_grad_on_a_view_made_under_no_grad_raises_naming_the_op(op, view, base):
+    # PyTorch: "A view was created in no_grad mode and is being modified inplace with grad
+    # mode enabled": whether the base should see the write is ambiguous.
+    name, mutate = op
+    x = rand(2, 3)
+    b = x * 2.0 if base == "non-leaf" else x
+    before = b.detach().numpy().copy()
+    with tg.no_grad():
+        w = view(b)
+    expected = "zero_: fill_" if name == "zero_" else name
+    with pytest.raises(RuntimeError, match=rf"^({expected}): float64\[3\] " + NO_GRAD_VIEW[4:]):
+        mutate(w)
+    close(b.detach(), before)  # refused before writing
+    # a view of such a view, made with grad on, is one too (PyTorch: "a view of a view")
+    with pytest.raises(RuntimeError, match=NO_GRAD_VIEW):
+        mutate(w[:])
+    with tg.no_grad():  # the view and the write both under no_grad: allowed, not recorded
+        mutate(w)
+    if base == "non-leaf":
+        assert b.grad_fn.name() == "MulBackward"
+
+
+def test_view_made_under_no_grad_of_a_tensor_without_grad():
+    b = t64(np.ones((2, 3)), requires_grad=False) * 2.0
+    with tg.no_grad():
+        v = b[0]
+    v.mul_(3.0)  # nothing is recorded: allowed, and the base sees the write
+    v[1] = 0.0
+    close(b, [[6.0, 0.0, 6.0], [2.0, 2.0, 2.0]])
+    assert not b.requires_grad and not v.requires_grad
+    # ... unless the other operand requires grad, which would record the write
+    c = rand(3)
+    with pytest.raises(RuntimeError, match="^mul_: .*" + NO_GRAD_VIEW[4:]):
+        v.mul_(c)
+    with pytest.raises(RuntimeError, match="^copy_: .*" + NO_GRAD_VIEW[4:]):
+        v.copy_(c)
+    with pytest.raises(RuntimeError, match="^__setitem__: .*" + NO_GRAD_VIEW[4:]):
+        v[0:2] = c[:2]
+    close(b, [[6.0, 0.0, 6.0], [2.0, 2.0, 2.0]])
+
+
+def test_views_made_under_no_grad_that_may_be_written():
+    x = rand(2, 3)
+    b = x * 2.0
+    with tg.no_grad():
+        v = b[0]
+        d = b.detach()[0]
+    d.mul_(2.0)  # a view of a detached tensor follows no history
+    v.detach().add_(1.0)
+    n = tg.arange(6).reshape(2, 3)
+    with tg.no_grad():
+        nv = n[0]
+    nv.mul_(2)  # integer tensors have no gradients
+    assert n.numpy().tolist() == [[0, 2, 4], [3, 4, 5]]
+    # a view that became a variable of its own, or a tensor derived from the view
+    with tg.no_grad():
+        own = b[1]
+    own.requires_grad_(True)
+    (v * 1.0).add_(1.0)
+    assert b.grad_fn.name() == "MulBackward"
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        own.add_(1.0)
+
+
 def test_setitem_on_leaf_requiring_grad_raises():
     x = rand(3)
     for key in (0, slice(0, 2), [0, 2]):
         with pytest.raises(RuntimeError, match="__setitem__.*leaf tensor that requires grad.*in-place"):
             x[key] = 1.0
+
+
+# -------------------------------------------------------------------------- hooks ----
+# PyTorch's rule: a hook belongs to the grad_fn the tensor had when it was registered.
+# After an in-place op on the tensor, or on its base (a view's history is regenerated),
+# it gets the gradient of the value from before, when that history is part of the
+# backward pass; retain_grad() alone follows the tensor to its new history.
+
+def recorder():
+    calls = []
+    return calls, lambda g: calls.append(g.numpy().copy())
+
+
+@pytest.mark.parametrize("write", [lambda b: b.mul_(3.0), lambda b: b[1:].add_(1.0), lambda b: b[3:].add_(1.0)],
+                         ids=["base mul_", "overlapping slice add_", "disjoint slice add_"])
+def test_hook_on_view_stays_with_its_history_when_the_base_is_written(write):
+    x = rand(4)
+    b = x * 2.0
+    v = b[:2]
+    calls, hook = recorder()
+    v.register_hook(hook)
+    y = v * 5.0  # uses the value from before the write
+    write(b)
+    assert v.grad_fn.name() == "AsStridedBackward"
+    (v * t64([10.0, 100.0], requires_grad=False)).sum().backward(retain_graph=True)
+    assert calls == []  # the new value's gradient does not reach the hook
+    y.sum().backward()
+    assert len(calls) == 1
+    close(t64(calls[0], False), [5.0, 5.0])
+
+
+def test_hook_registered_after_the_base_was_written_follows_the_new_value():
+    x = rand(4)
+    b = x * 2.0
+    v = b[:2]
+    b.mul_(3.0)
+    calls, hook = recorder()
+    v.register_hook(hook)  # on the regenerated history
+    (v * 7.0).sum().backward()
+    close(t64(calls[0], False), [7.0, 7.0])
+    close(x.grad, [42.0, 42.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("on", ["view", "tensor"])
+def test_hook_handle_removes_the_hook_after_an_in_place_op(on):
+    x = rand(4)
+    b = x * 2.0
+    t = b[:2] if on == "view" else b
+    calls, hook = recorder()
+    handle = t.register_hook(hook)
+    y = t * 5.0
+    (b if on == "view" else t).mul_(3.0)
+    handle.remove()
+    y.sum().backward()
+    assert calls == []
+    close(x.grad, [10.0, 10.0] + ([0.0, 0.0] if on == "view" else [10.0, 10.0]))
+
+
+def test_retain_grad_follows_the_tensor_to_its_new_history():
+    x = rand(4)
+    t = x * 2.0
+    t.retain_grad()
+    t.mul_(3.0)
+    t.sum().backward()
+    close(t.grad, np.ones(4))  # the new value's gradient (PyTorch), not 3
+    # a view, whose history is regenerated after a write to its base
+    x = rand(4)
+    b = x * 2.0
+    v = b[:2]
+    v.retain_grad()
+    y = v * 5.0
+    b.mul_(3.0)
+    (y.sum() + v.sum()).backward()
+    close(v.grad, [1.0, 1.0])
+    # ... when it is regenerated: a view not read since keeps the history it had
+    x = rand(4)
+    b = x * 2.0
+    v = b[:2]
+    v.retain_grad()
+    y = v * 5.0
+    b.mul_(3.0)
+    y.sum().backward()
+    close(v.grad, [5.0, 5.0])
+
+
+def test_hook_on_a_view_written_in_place_gets_the_gradient_of_its_old_value():
+    # Where tapegrad keeps its own rule: like a tensor that is not a view, the hook gets
+    # the gradient of the value from before the write (3 here). PyTorch 2.13 does not
+    # call it (its CopySlices routes that gradient to the base, past the view's grad_fn).
+    x = rand(4)
+    b = x * 2.0
+    v = b[:2]
+    calls, hook = recorder()
+    v.register_hook(hook)
+    v.mul_(3.0)
+    b.sum().backward()
+    close(t64(calls[0], False), [3.0, 3.0])
+    close(x.grad, [6.0, 6.0, 2.0, 2.0])
 
 
 # -------------------------------------------------------------------------- tapes ----

@@ -1,6 +1,8 @@
 #include "autograd/node.h"
 
+#include <algorithm>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "ops/ops.h"
@@ -138,6 +140,7 @@ Edge gradient_edge_for_watch(const Tensor& t) {
   // A watched leaf is a variable of its own: a view stops following its base (whose
   // history could come to hold this accumulator, a reference cycle through the view).
   impl->view_base = nullptr;
+  impl->no_grad_view = TensorImpl::NoGradView::No;
   Ref<Node> acc(new AccumulateGrad(t.impl_ref()));
   m.grad_accumulator = acc.get();
   return Edge{std::move(acc), 0};
@@ -148,10 +151,20 @@ void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, b
   // A tensor given a history of its own (an op's output that is a view of the op's
   // scratch) no longer follows a base: a view's history must come from its base's.
   impl->view_base = nullptr;
-  impl->grad_fn = node;
-  impl->output_nr = output_nr;
+  impl->no_grad_view = TensorImpl::NoGradView::No;
+  set_grad_fn(impl, node, output_nr);
   impl->requires_grad = requires_grad;
   node->feeds_autograd |= requires_grad;
+}
+
+void set_grad_fn(TensorImpl* t, Ref<Node> fn, uint32_t output_nr) {
+  Ref<Node> old = std::exchange(t->grad_fn, std::move(fn));
+  const uint32_t old_nr = std::exchange(t->output_nr, output_nr);
+  if (!t->autograd || !t->autograd->retain_grad_hook || !old || !t->grad_fn) return;
+  const Ref<GradHook>& h = t->autograd->retain_grad_hook;
+  auto& from = old->output_hooks(old_nr);
+  from.erase(std::remove(from.begin(), from.end(), h), from.end());
+  t->grad_fn->output_hooks(output_nr).push_back(h);
 }
 
 void note_creation(Node* node) {

@@ -154,6 +154,10 @@ bool should_record_all(const Range& ts) {
 }
 
 void set_history(const Tensor& out, const Ref<Node>& node, uint32_t output_nr, bool requires_grad);
+// Gives t the grad_fn (fn, output_nr), after an in-place op or when a view's history is
+// regenerated. Its retain_grad() hook moves along; hooks registered before stay on the
+// old grad_fn, for the gradient of the value t had then (PyTorch's rule for both).
+void set_grad_fn(TensorImpl* t, Ref<Node> fn, uint32_t output_nr);
 void note_creation(Node* node);  // anomaly mode: remember where it was recorded
 inline void finish_record(Node* node) {
   if (tape_stack::active_count) tape_stack::note_recorded(node);

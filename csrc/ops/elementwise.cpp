@@ -758,7 +758,7 @@ Tensor compare(BinaryOp op, const Tensor& a, Scalar s) {
 
 // ---- in place ----------------------------------------------------------------------------
 
-void check_inplace(const Tensor& t, const char* op, bool one_value) {
+void check_inplace(const Tensor& t, const char* op, const Tensor& other, bool one_value) {
   for (int64_t d = 0; d < t.dim() && t.numel() > 0 && !one_value; ++d)
     if (t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1)
       throw RuntimeError(str_cat(op, ": cannot write in place into ", describe(t),
@@ -773,6 +773,13 @@ void check_inplace(const Tensor& t, const char* op, bool one_value) {
     throw RuntimeError(str_cat(op, ": a view (", describe(t), ") of a leaf tensor that requires grad (",
                                describe(Tensor(t.impl()->view_base)), ") is being used in an in-place operation; "
                                "wrap it in tg.no_grad() or use an out-of-place op"));
+  const TensorImpl::NoGradView made_in_no_grad = t.impl()->no_grad_view;
+  if (made_in_no_grad != TensorImpl::NoGradView::No &&
+      (made_in_no_grad == TensorImpl::NoGradView::OfRequiresGrad || wants_grad(t) || wants_grad(other)))
+    throw RuntimeError(str_cat(op, ": ", describe(t), " is a view created in no_grad mode (or a view of one) and "
+                               "is being modified in place with grad mode enabled. Whether its base should see the "
+                               "change is ambiguous, so this is forbidden (as in PyTorch): make the view and do the "
+                               "in-place op both inside tg.no_grad() (not recorded) or both outside it (recorded)"));
 }
 
 void rebase_view(const Tensor& v, const Tensor& index, const Tensor& values) {
@@ -799,9 +806,7 @@ Tensor& assign_result(Tensor& a, const Tensor& result, const char* op) {
   if (a.impl()->view_base) {
     rebase_view(a, Tensor(), result);
   } else if (result.grad_fn() && GradMode::is_enabled()) {
-    a.impl()->grad_fn = result.grad_fn();
-    a.impl()->output_nr = result.impl()->output_nr;
-    a.impl()->requires_grad = result.requires_grad();
+    set_history(a, result.grad_fn(), result.impl()->output_nr, result.requires_grad());
   }
   return a;
 }
@@ -818,10 +823,10 @@ void forget_history(Tensor& a) {
 }
 }  // namespace
 
-Tensor& add_(Tensor& a, const Tensor& b) { check_inplace(a, "add_"); return assign_result(a, add(inplace_source(a, b), b), "add_"); }
-Tensor& sub_(Tensor& a, const Tensor& b) { check_inplace(a, "sub_"); return assign_result(a, sub(inplace_source(a, b), b), "sub_"); }
-Tensor& mul_(Tensor& a, const Tensor& b) { check_inplace(a, "mul_"); return assign_result(a, mul(inplace_source(a, b), b), "mul_"); }
-Tensor& div_(Tensor& a, const Tensor& b) { check_inplace(a, "div_"); return assign_result(a, div(inplace_source(a, b), b), "div_"); }
+Tensor& add_(Tensor& a, const Tensor& b) { check_inplace(a, "add_", b); return assign_result(a, add(inplace_source(a, b), b), "add_"); }
+Tensor& sub_(Tensor& a, const Tensor& b) { check_inplace(a, "sub_", b); return assign_result(a, sub(inplace_source(a, b), b), "sub_"); }
+Tensor& mul_(Tensor& a, const Tensor& b) { check_inplace(a, "mul_", b); return assign_result(a, mul(inplace_source(a, b), b), "mul_"); }
+Tensor& div_(Tensor& a, const Tensor& b) { check_inplace(a, "div_", b); return assign_result(a, div(inplace_source(a, b), b), "div_"); }
 Tensor& add_(Tensor& a, Scalar s) { check_inplace(a, "add_"); return assign_result(a, add(inplace_source(a, Tensor()), s), "add_"); }
 Tensor& sub_(Tensor& a, Scalar s) { check_inplace(a, "sub_"); return assign_result(a, sub(inplace_source(a, Tensor()), s), "sub_"); }
 Tensor& mul_(Tensor& a, Scalar s) { check_inplace(a, "mul_"); return assign_result(a, mul(inplace_source(a, Tensor()), s), "mul_"); }
@@ -831,7 +836,7 @@ Tensor& clamp_(Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   return assign_result(a, clamp(inplace_source(a, Tensor()), lo, hi), "clamp_");
 }
 Tensor& fill_(Tensor& a, Scalar v) {
-  check_inplace(a, "fill_", true);
+  check_inplace(a, "fill_", Tensor(), true);
   check_fits(v, a.dtype(), "fill_");
   // An expanded view's shared elements all get the one value (PyTorch allows it): write
   // each memory location once, through the view without its stride-0 repeats.
@@ -853,7 +858,7 @@ struct CopyBackward final : Node {
   GradList apply(GradList& g) override { return {Tensor(), fit_grad(g[0], src)}; }
 };
 Tensor& copy_(Tensor& dst, const Tensor& src) {
-  check_inplace(dst, "copy_");
+  check_inplace(dst, "copy_", src);
   broadcast_shapes(src.shape(), dst.shape(), "copy_");
   TG_CHECK(src.dim() <= dst.dim(), ValueError, "copy_: source ", describe(src), " does not broadcast to ", describe(dst));
   // A source that shares memory with the destination is read in full first (t[1:] = t[:-1]).

@@ -159,8 +159,9 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // Refuse in-place changes that would corrupt autograd (a leaf that requires grad, or a
-// view of one), and writes into an expanded view unless the op writes one value
+// view of one; a recorded write through a view made under no_grad, `other` being the
+// op's tensor operand), and writes into an expanded view unless the op writes one value
 // everywhere (fill_).
-void check_inplace(const Tensor& t, const char* op, bool one_value = false);
+void check_inplace(const Tensor& t, const char* op, const Tensor& other = Tensor(), bool one_value = false);
 
 }  // namespace tg

@@ -86,8 +86,19 @@ bool non_overlapping(const Tensor& x) {
 // A view made while grad mode is on follows its root base (TensorImpl::view_base), so an
 // in-place write through it can rewrite the base's history. Not for a base whose elements
 // overlap (an expanded tensor), whose positions a view's memory does not determine.
+// One made under no_grad does not follow it, but is marked (TensorImpl::no_grad_view), as
+// are views of it.
 void track_view(const Tensor& out, const Tensor& x) {
-  if (!GradMode::is_enabled()) return;
+  using NoGradView = TensorImpl::NoGradView;
+  const NoGradView inherited = x.impl()->no_grad_view;
+  if (!GradMode::is_enabled()) {
+    if (is_floating(x.dtype()))
+      out.impl()->no_grad_view = inherited != NoGradView::No ? inherited
+                                 : x.requires_grad()         ? NoGradView::OfRequiresGrad
+                                                             : NoGradView::OfConstant;
+    return;
+  }
+  out.impl()->no_grad_view = inherited;
   const Ref<TensorImpl>& root = x.impl()->view_base ? x.impl()->view_base : x.impl_ref();
   if (!non_overlapping(Tensor(root))) return;
   out.impl()->view_base = root;
@@ -495,7 +506,7 @@ Tensor index_put(const Tensor& x, const Tensor& index, const Tensor& values) {
   return out;
 }
 void index_put_(Tensor& x, const Tensor& index, const Tensor& values) {
-  check_inplace(x, "__setitem__");
+  check_inplace(x, "__setitem__", values);
   scatter_into(x, index, values);
   x.bump_version();
   if (x.impl()->view_base) rebase_view(x, index, values);
@@ -553,8 +564,7 @@ void sync_view_history(TensorImpl* view) {
     n->positions = positions_in(base, v);
     n->base_shape = base.shape();
     if (view->grad_fn) tape_stack::note_replaced(view->grad_fn.get(), n);
-    view->grad_fn = out.impl()->grad_fn;
-    view->output_nr = 0;
+    set_grad_fn(view, out.impl()->grad_fn, 0);
     view->requires_grad = out.impl()->requires_grad;
   }
   view->view_version.store(version, std::memory_order_release);

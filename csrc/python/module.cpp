@@ -14,8 +14,6 @@ namespace py = pybind11;
 using namespace tg;
 using namespace tg::python;
 
-PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
-
 namespace tg::python {
 void init_function_bindings(py::module_& m);
 void init_optim_bindings(py::module_& m);
@@ -199,32 +197,37 @@ int64_t register_hook(const Tensor& t, py::object fn) {
   return h->id;
 }
 
-void remove_hook(const Tensor& t, int64_t id) {
-  if (!t.requires_grad()) return;
-  auto& hooks = hook_list(t);
+void erase_hook(std::vector<Ref<GradHook>>& hooks, int64_t id) {
   for (size_t i = 0; i < hooks.size(); ++i)
     if (hooks[i]->id == id) { hooks.erase(hooks.begin() + long(i)); return; }
+}
+
+void remove_hook(const Tensor& t, int64_t id) {
+  if (t.requires_grad()) erase_hook(hook_list(t), id);
+}
+
+// A hook stays on the grad_fn it was registered on when an in-place op gives the tensor
+// a new one, so its handle removes it there.
+void remove_node_hook(Node& n, int64_t id) {
+  for (uint32_t k = 0; k < n.num_outputs; ++k)
+    if (auto* hooks = n.hooks_for_output(k)) erase_hook(*hooks, id);
 }
 
 void retain_grad(const Tensor& t) {
   if (!t.requires_grad()) throw RuntimeError("can't retain_grad on a tensor that has requires_grad=False");
   if (t.is_leaf()) return;  // leaves keep their grad anyway
   AutogradMeta& m = t.impl()->meta();
-  if (m.retains_grad) return;
-  m.retains_grad = true;
-  Ref<GradHook> h(new RetainGradHook());
-  t.grad_fn()->output_hooks(t.impl()->output_nr).push_back(h);
-  m.hooks.push_back(h);  // remembered on the tensor so .grad can read it
+  if (m.retain_grad_hook) return;
+  m.retain_grad_hook = Ref<GradHook>(new RetainGradHook());
+  t.grad_fn()->output_hooks(t.impl()->output_nr).push_back(m.retain_grad_hook);
 }
 
 py::object get_grad(const Tensor& t) {
   if (!t.impl()->autograd) return py::none();
   AutogradMeta& m = *t.impl()->autograd;
   if (!t.is_leaf()) {
-    if (!m.retains_grad) return py::none();
-    for (auto& h : m.hooks)
-      if (auto* r = dynamic_cast<RetainGradHook*>(h.get())) return py::reinterpret_steal<py::object>(wrap(r->grad));
-    return py::none();
+    if (!m.retain_grad_hook) return py::none();
+    return py::reinterpret_steal<py::object>(wrap(static_cast<RetainGradHook*>(m.retain_grad_hook.get())->grad));
   }
   return py::reinterpret_steal<py::object>(wrap(m.grad));
 }
@@ -820,6 +823,7 @@ PYBIND11_MODULE(_C, m) {
   py::class_<Node, Ref<Node>>(m, "Node")
       .def("name", [](const Node& n) { return std::string(n.name()); })
       .def_property_readonly("next_functions", &next_functions)
+      .def("_remove_hook", &remove_node_hook)
       .def("__repr__", [](const Node& n) { return str_cat("<", n.name(), " object>"); });
   cls.attr("grad_fn") = py::module_::import("builtins").attr("property")(
       py::cpp_function([](const Tensor& t) -> py::object { return t.grad_fn() ? py::cast(t.grad_fn()) : py::none(); }));

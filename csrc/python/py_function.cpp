@@ -39,7 +39,9 @@ class PyFunctionNode final : public Node {
       Tensor g = grads[i].defined() ? grads[i] : zeros(out_shapes[i], out_dtypes[i]);
       args[i] = py::reinterpret_steal<py::object>(wrap(g));
     }
-    py::object r = backward_fn(args);
+    // A recorded backward relinks the saved outputs to this node (function.py); the node
+    // is lent for this call only, so nothing on the Python side keeps it (a cycle).
+    py::object r = backward_fn(args, GradMode::is_enabled() ? py::cast(Ref<Node>(this)) : py::none());
     py::tuple res = py::isinstance<py::tuple>(r) ? py::reinterpret_borrow<py::tuple>(r) : py::make_tuple(r);
     if (res.size() != arg_to_edge.size())
       throw RuntimeError(str_cat(label, ": backward returned ", res.size(), " gradients but forward took ",
@@ -105,6 +107,13 @@ bool record_function(const std::string& name, py::object backward_fn, py::sequen
 void init_function_bindings(py::module_& m) {
   m.def("_record_function", &record_function, py::arg("name"), py::arg("backward_fn"), py::arg("args"),
         py::arg("outputs"));
+  // A saved output, unpacked for a recorded backward: its memory as output output_nr of
+  // node (PyTorch's SavedVariable::unpack with saved_for).
+  m.def("_saved_output", [](const Tensor& data, const Ref<Node>& node, uint32_t output_nr, bool requires_grad) {
+    Tensor t = data.detached();
+    set_history(t, node, output_nr, requires_grad);
+    return t;
+  });
 }
 
 }  // namespace tg::python

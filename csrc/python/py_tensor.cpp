@@ -266,6 +266,28 @@ Tensor tensor_from_python(PyObject* data, PyObject* dtype_obj) {
 
 // ---- buffer protocol (np.asarray(t) and memoryview(t) share memory) -----------------------
 
+// The buffer's strides in bytes. A tensor without elements may have sizes up to 2**62
+// (so strides too, in elements): what NumPy could not hold either (its non-zero sizes
+// times the item size past Py_ssize_t) is refused, naming the tensor; a stride no
+// element uses (the tensor has none, or the dim has size 1) that does not fit is 0.
+static void byte_strides(const Tensor& t, Py_ssize_t* out) {
+  const int64_t isz = int64_t(itemsize(t.dtype()));
+  int64_t extent = isz;
+  for (int64_t s : t.shape())
+    TG_CHECK(s == 0 || !__builtin_mul_overflow(extent, s, &extent), ValueError, "cannot export ", describe(t),
+             " through the buffer protocol: its non-zero sizes times its ", isz, "-byte items exceed ",
+             PY_SSIZE_T_MAX, " bytes, the largest size an array can have");
+  for (size_t d = 0; d < t.shape().size(); ++d) {
+    int64_t b;
+    if (__builtin_mul_overflow(t.strides()[d], isz, &b)) {
+      TG_CHECK(t.numel() == 0 || t.shape()[d] == 1, ValueError, "cannot export ", describe(t),
+               " through the buffer protocol: its stride ", t.strides()[d], " (in elements) does not fit in bytes");
+      b = 0;
+    }
+    out[d] = Py_ssize_t(b);
+  }
+}
+
 static int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   const Tensor& t = unwrap(self);
   static const char* formats[] = {"f", "d", "q", "?"};
@@ -273,9 +295,13 @@ static int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   auto* dims = static_cast<Py_ssize_t*>(PyMem_Malloc(sizeof(Py_ssize_t) * size_t(2 * nd + 1)));
   if (!dims) { PyErr_NoMemory(); return -1; }
   const Py_ssize_t isz = Py_ssize_t(itemsize(t.dtype()));
-  for (int i = 0; i < nd; ++i) {
-    dims[i] = Py_ssize_t(t.shape()[size_t(i)]);
-    dims[nd + i] = Py_ssize_t(t.strides()[size_t(i)]) * isz;
+  for (int i = 0; i < nd; ++i) dims[i] = Py_ssize_t(t.shape()[size_t(i)]);
+  try {
+    byte_strides(t, dims + nd);
+  } catch (...) {
+    PyMem_Free(dims);
+    set_python_error();
+    return -1;
   }
   view->buf = t.raw_data();
   view->obj = self;
@@ -611,11 +637,11 @@ static int tensor_setitem(PyObject* self, PyObject* key, PyObject* value) {
     try {
   if (!value) throw TypeError("Tensor does not support item deletion");
   Tensor& x = reinterpret_cast<PyTensor*>(self)->tensor;
-  check_inplace(x, "__setitem__");
   Scalar s;
   const bool scalar = as_scalar(value, s);
   Tensor v;
   if (!scalar) v = is_tensor(value) ? unwrap(value) : tensor_from_python(value, dtype_object(x.dtype()));
+  check_inplace(x, "__setitem__", v);
   if (key_is_basic(key)) {  // through a view, whose write becomes x's history (CopySlices)
     Tensor target = basic_index(x, parse_basic(x, key));
     if (scalar) fill_(target, s);
@@ -666,7 +692,10 @@ static int set_requires_grad(PyObject* self, PyObject* value, void*) {
   if (on && !is_floating(t.dtype()))
     throw RuntimeError(str_cat("only floating point tensors can require gradients (got ", describe(t), ")"));
   t.impl()->requires_grad = on;
-  if (on) t.impl()->view_base = nullptr;  // a variable of its own now (see gradient_edge_for_watch)
+  if (on) {  // a variable of its own now (see gradient_edge_for_watch)
+    t.impl()->view_base = nullptr;
+    t.impl()->no_grad_view = TensorImpl::NoGradView::No;
+  }
   return 0;
   TG_CATCH(-1)
 }

@@ -53,6 +53,9 @@ void set_python_error();
 
 }  // namespace tg::python
 
+// Bound classes (Node, ...) are held by their intrusive Ref, in every file that casts them.
+PYBIND11_DECLARE_HOLDER_TYPE(T, tg::Ref<T>, true)
+
 namespace pybind11::detail {
 template <>
 struct type_caster<tg::Tensor> {

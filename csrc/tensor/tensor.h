@@ -62,6 +62,11 @@ class TensorImpl : public RefCounted {
   // view whose memory changed since then takes its history from the base's anew.
   Ref<TensorImpl> view_base;
   std::atomic<uint32_t> view_version{0};  // stored last by the sync, which other threads may race to read
+  // A view made under no_grad, or a view of one, does not follow its base; it notes
+  // whether that base required grad. Whether the base should see an in-place op through
+  // it is ambiguous, so one that would be recorded raises (PyTorch's NO_GRAD_MODE views).
+  enum class NoGradView : uint8_t { No, OfConstant, OfRequiresGrad };
+  NoGradView no_grad_view = NoGradView::No;
   Ref<Node> grad_fn;
   std::unique_ptr<AutogradMeta> autograd;
 
@@ -129,8 +134,8 @@ class Tensor {
 struct AutogradMeta {
   Tensor grad;
   Node* grad_accumulator = nullptr;  // weak: the accumulator clears it when destroyed
-  bool retains_grad = false;
-  std::vector<Ref<GradHook>> hooks;
+  Ref<GradHook> retain_grad_hook;  // a non-leaf's retain_grad(), on its grad_fn (set_grad_fn moves it)
+  std::vector<Ref<GradHook>> hooks;  // a leaf's
 };
 
 // A Python number as an operand: kept apart from tensors so `x * 0.9` needs no
@@ -138,9 +143,9 @@ struct AutogradMeta {
 struct Scalar {
   enum Kind : uint8_t { Bool, Int, Float } kind = Float;
   double f = 0;
-  int64_t i = 0;
+  int64_t i = 0;  // Int and Bool only: a Float's value may not fit (inf, NaN, 1e300)
   Scalar() = default;
-  static Scalar from_double(double v) { Scalar s; s.kind = Float; s.f = v; s.i = int64_t(v); return s; }
+  static Scalar from_double(double v) { Scalar s; s.kind = Float; s.f = v; return s; }
   static Scalar from_int(int64_t v) { Scalar s; s.kind = Int; s.i = v; s.f = double(v); return s; }
   static Scalar from_bool(bool v) { Scalar s; s.kind = Bool; s.i = v; s.f = v; return s; }
   double to_double() const { return f; }

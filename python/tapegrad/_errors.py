@@ -16,7 +16,8 @@ def _renamed(e, name):
 def names_errors(name):
     """Decorator: a TypeError/ValueError/IndexError/RuntimeError whose message does not
     mention `name` gets it in front; an AttributeError (a non-tensor where a tensor was
-    expected) becomes a TypeError naming `name`."""
+    expected) becomes a TypeError naming `name`. `name` may instead be a function of the
+    call's arguments that returns it (a method naming the class of its object)."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -24,11 +25,13 @@ def names_errors(name):
             try:
                 return fn(*args, **kwargs)
             except AttributeError as e:
-                raise TypeError(f"{name}: invalid argument ({e})") from None
+                called = name(*args, **kwargs) if callable(name) else name
+                raise TypeError(f"{called}: invalid argument ({e})") from None
             except _DOCUMENTED as e:
-                if name.lower() in str(e).lower():
+                called = name(*args, **kwargs) if callable(name) else name
+                if called.lower() in str(e).lower():
                     raise
-                raise _renamed(e, name) from None
+                raise _renamed(e, called) from None
 
         return wrapper
 

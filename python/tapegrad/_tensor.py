@@ -33,8 +33,11 @@ def _tolist(self):
 def _repr(self):
     import numpy as np
 
-    body = np.array2string(_numpy(self), separator=", ", prefix="tensor(",
-                           threshold=1000, edgeitems=3, floatmode="maxprec_equal")
+    if self.size == 0:  # its sizes may be more than NumPy can describe
+        body = f"[], size={self.shape}"
+    else:
+        body = np.array2string(_numpy(self), separator=", ", prefix="tensor(",
+                               threshold=1000, edgeitems=3, floatmode="maxprec_equal")
     extras = []
     if self.dtype is float64:
         extras.append("dtype=tapegrad.float64")
@@ -46,8 +49,6 @@ def _repr(self):
         extras.append(f"grad_fn=<{self.grad_fn.name()}>")
     elif self.requires_grad:
         extras.append("requires_grad=True")
-    if self.size == 0:
-        body = f"[], size={self.shape}"
     return "tensor(" + ", ".join([body] + extras) + ")"
 
 
@@ -71,20 +72,27 @@ def _T(self):
 
 def _register_hook(self, hook):
     """Call hook(grad) when this tensor's gradient is computed; it may return a
-    replacement gradient. Returns a handle whose remove() unregisters it."""
-    return _HookHandle(self, self._register_hook(hook))
+    replacement gradient. Returns a handle whose remove() unregisters it.
+
+    As in PyTorch, the hook belongs to the tensor's current grad_fn: after an in-place
+    op on the tensor (or on the base of a view) it gets the gradient of the value the
+    tensor had before, and only when that value's history is part of the backward pass.
+    """
+    hook_id = self._register_hook(hook)
+    fn = self.grad_fn
+    return _HookHandle(self if fn is None else fn, hook_id)
 
 
 class _HookHandle:
-    __slots__ = ("_tensor", "_id")
+    __slots__ = ("_owner", "_id")
 
-    def __init__(self, tensor, hook_id):
-        self._tensor, self._id = tensor, hook_id
+    def __init__(self, owner, hook_id):
+        self._owner, self._id = owner, hook_id  # the node that holds the hook, or the leaf
 
     def remove(self):
-        if self._tensor is not None:
-            self._tensor._remove_hook(self._id)
-            self._tensor = None
+        if self._owner is not None:
+            self._owner._remove_hook(self._id)
+            self._owner = None
 
     def __enter__(self):
         return self
@@ -102,7 +110,7 @@ def _reduce(self):
     return (_rebuild, (_numpy(self).copy(), self.requires_grad))
 
 
-Tensor.numpy = _numpy
+Tensor.numpy = names_errors("numpy")(_numpy)
 Tensor.__reduce__ = _reduce
 Tensor.__array__ = names_errors("__array__")(_array)
 Tensor.__array_priority__ = 1000  # NumPy defers `ndarray * tensor` to Tensor.__rmul__

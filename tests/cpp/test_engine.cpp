@@ -259,5 +259,55 @@ TEST(Engine, InPlaceOnViewOfLeafRequiringGradIsRefused) {
   EXPECT_EQ(values(x), (std::vector<double>{1.0, 2.0}));
 }
 
+TEST(Engine, RecordedInPlaceOnViewMadeUnderNoGradIsRefused) {
+  Tensor x = leaf({1.0, 2.0, 3.0});
+  Tensor y = mul(x, Scalar::from_double(2.0));
+  Tensor v;
+  {
+    GradModeGuard no_grad(false);
+    v = narrow(y, 0, 0, 2);
+  }
+  EXPECT_THROW(mul_(v, Scalar::from_double(3.0)), RuntimeError);
+  Tensor w = narrow(v, 0, 1, 1);  // a view of it, made with grad mode on
+  EXPECT_THROW(add_(w, Scalar::from_double(1.0)), RuntimeError);
+  EXPECT_EQ(values(y), (std::vector<double>{2.0, 4.0, 6.0}));
+  {
+    GradModeGuard no_grad(false);
+    mul_(v, Scalar::from_double(3.0));  // both under no_grad: allowed
+  }
+  EXPECT_EQ(values(y), (std::vector<double>{6.0, 12.0, 6.0}));
+  // a view of a constant: refused only when an operand would make the write recorded
+  Tensor c = leaf({1.0, 2.0}, false);
+  Tensor cv;
+  {
+    GradModeGuard no_grad(false);
+    cv = narrow(c, 0, 0, 1);
+  }
+  mul_(cv, Scalar::from_double(3.0));
+  EXPECT_THROW(mul_(cv, narrow(x, 0, 0, 1)), RuntimeError);
+  EXPECT_EQ(values(c), (std::vector<double>{3.0, 2.0}));
+}
+
+struct CountingHook final : GradHook {
+  int calls = 0;
+  Tensor call(const Tensor&) override { ++calls; return Tensor(); }
+};
+
+TEST(Engine, RetainGradHookMovesToTheNewHistoryOthersStay) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = mul(x, Scalar::from_double(2.0));
+  Ref<CountingHook> old_value(new CountingHook), retained(new CountingHook);
+  const Ref<Node> old_fn = y.grad_fn();
+  old_fn->output_hooks(0).push_back(old_value);
+  y.impl()->meta().retain_grad_hook = retained;
+  old_fn->output_hooks(0).push_back(retained);
+  mul_(y, Scalar::from_double(3.0));
+  ASSERT_NE(y.grad_fn().get(), old_fn.get());
+  EXPECT_EQ(old_fn->output_hooks(0).size(), 1u);
+  backward(sum(y));
+  EXPECT_EQ(retained->calls, 1);   // on the new grad_fn
+  EXPECT_EQ(old_value->calls, 1);  // on the old one, which the gradient passes through
+}
+
 }  // namespace
 }  // namespace tg

@@ -134,6 +134,26 @@ TEST(Tensor, DtypeItemsizes) {
   EXPECT_EQ(itemsize(DType::Bool), 1u);
 }
 
+TEST(Scalar, FloatOutsideTheInt64RangeKeepsItsValue) {
+  // Converting these to int64 would be undefined behaviour (-fsanitize=float-cast-overflow
+  // reports it; GCC's -fsanitize=undefined leaves that check out): a Float leaves i alone.
+  const double cases[] = {INFINITY, -INFINITY, NAN, 1e300, -1e19, 0x1p63};
+  for (double v : cases) {
+    const Scalar s = Scalar::from_double(v);
+    EXPECT_EQ(s.kind, Scalar::Float);
+    EXPECT_EQ(s.i, 0);
+    EXPECT_EQ(std::isnan(s.as<double>()), std::isnan(v));
+    if (!std::isnan(v)) {
+      EXPECT_EQ(s.as<double>(), v);
+    }
+  }
+  Tensor t = full(Shape{2}, Scalar::from_double(2.0), DType::Float64);
+  const Tensor r = mul(t, Scalar::from_double(-INFINITY));
+  EXPECT_EQ(r.data<double>()[0], -INFINITY);
+  EXPECT_TRUE(std::isnan(add(t, Scalar::from_double(NAN)).data<double>()[1]));
+  EXPECT_EQ(pow(t, Scalar::from_double(1e300)).data<double>()[0], INFINITY);
+}
+
 // ---- elementwise kernels ----------------------------------------------------------------
 
 TEST(Kernels, BinaryBroadcastsRowAndColumn) {

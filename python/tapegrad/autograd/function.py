@@ -38,11 +38,12 @@ ctx -> output -> grad_fn -> backward -> ctx would never be freed. Two rules prev
   twice, is replaced by a `detach()` alias of it, which then receives the node as its
   `grad_fn`; the input's own `grad_fn` is never overwritten.
 
-Because a saved output is kept without its history, it cannot take part in a
-recorded (`create_graph=True`) backward: reading it from `ctx.saved_tensors` while the
-backward pass is being recorded raises `RuntimeError` instead of silently computing a
-wrong higher-order derivative. A Function meant to be differentiated twice should save
-its inputs and recompute what it needs from them.
+A saved output still takes part in a recorded (`create_graph=True`) backward, as in
+PyTorch: the engine lends the node to `backward` for the duration of that call, and
+`ctx.saved_tensors` then returns the output as an alias of the saved memory whose
+history is that node (at the output's index), so its use in `backward` is differentiated
+too. When the backward is not recorded it returns the saved memory without history. The
+node is not kept afterwards, so no cycle remains.
 
 After a backward pass without `retain_graph=True` the engine calls `release()` on the
 derivative rule, which frees the saved tensors; reading `ctx.saved_tensors` afterwards
@@ -66,7 +67,8 @@ class FunctionCtx:
     def __init__(self, fn_name, needs_input_grad):
         self._fn_name = fn_name
         self.needs_input_grad = needs_input_grad
-        self._saved = None  # tuple of (tensor_or_None, version, is_output)
+        self._saved = None  # tuple of (tensor_or_None, version, output_nr or None, requires_grad)
+        self._node = None  # the recorded node, only while its backward runs recorded
         self._released = False
         self._non_differentiable = ()
 
@@ -78,9 +80,9 @@ class FunctionCtx:
         saved = []
         for i, t in enumerate(tensors):
             if t is None:
-                saved.append((None, 0, False))
+                saved.append((None, 0, None, False))
             elif isinstance(t, _tg.Tensor):
-                saved.append((t, t._version(), False))
+                saved.append((t, t._version(), None, False))
             else:
                 raise TypeError(f"{self._fn_name}.save_for_backward: argument {i} is a "
                                 f"{type(t).__name__}; only Tensors or None can be saved "
@@ -95,9 +97,9 @@ class FunctionCtx:
     def saved_tensors(self):
         """The tensors given to `save_for_backward`, in order.
 
-        Raises RuntimeError if one of them was modified in place since it was saved, if
-        they were freed by an earlier backward pass (see retain_graph), or if a saved
-        output is needed by a recorded (create_graph=True) backward pass."""
+        Raises RuntimeError if one of them was modified in place since it was saved, or if
+        they were freed by an earlier backward pass (see retain_graph). In a recorded
+        (create_graph=True) backward a saved output has the node as its history."""
         if self._released:
             raise RuntimeError(
                 f"{self._fn_name}Backward: trying to backward through the graph a second time (or to "
@@ -107,7 +109,7 @@ class FunctionCtx:
         if self._saved is None:
             return ()
         out = []
-        for i, (t, version, is_output) in enumerate(self._saved):
+        for i, (t, version, output_nr, requires_grad) in enumerate(self._saved):
             if t is None:
                 out.append(None)
                 continue
@@ -117,25 +119,24 @@ class FunctionCtx:
                     f"(saved tensor {i}, shape {t.shape}) has been modified by an in-place operation: it "
                     f"is at version {t._version()}, expected version {version}. Clone it before modifying "
                     f"it in place, or modify it after backward.")
-            if is_output and _C.is_grad_enabled():
-                raise RuntimeError(
-                    f"{self._fn_name}Backward: saved tensor {i} is an output of {self._fn_name}.forward; "
-                    f"tapegrad keeps saved outputs without their history (to avoid a reference cycle), "
-                    f"so they cannot be used in a backward pass that is itself recorded "
-                    f"(create_graph=True). Save the inputs instead and recompute the output in backward.")
+            if output_nr is not None and self._node is not None:
+                t = _C._saved_output(t, self._node, output_nr, requires_grad)
             out.append(t)
         return tuple(out)
 
-    # internal: called after forward
-    def _detach_saved_outputs(self, outputs):
+    # internal: called after recording. A saved output is kept detached, with the number
+    # under which a recorded backward relinks it to the node, if the node gave it history.
+    def _detach_saved_outputs(self, outputs, non_differentiable):
         if not self._saved:
             return
         fixed = []
-        for t, version, _ in self._saved:
-            if t is not None and any(t is o for o in outputs):
-                fixed.append((t.detach(), version, True))
+        for t, version, output_nr, requires_grad in self._saved:
+            k = next((k for k, o in enumerate(outputs) if t is o), None)
+            if k is None:
+                fixed.append((t, version, output_nr, requires_grad))
             else:
-                fixed.append((t, version, False))
+                linked = t.grad_fn is not None and not any(t is n for n in non_differentiable)
+                fixed.append((t.detach(), version, k if linked else None, t.requires_grad))
         self._saved = tuple(fixed)
 
     def _release(self):
@@ -155,14 +156,19 @@ class _BackwardFn:
         self.arg_dtypes = arg_dtypes      # dtype per argument (None for non-tensors)
         self.out_is_tensor = out_is_tensor  # per forward output: recorded as a tensor output?
 
-    def __call__(self, grads):
+    def __call__(self, grads, node):
+        """node: the recorded node when this backward is itself recorded, else None."""
         ctx = self.ctx
         if ctx is None:
             raise RuntimeError(f"{self.cls.__name__}Backward: the context was freed")
         # Map the tensor-output gradients back onto all forward outputs (None elsewhere).
         it = iter(grads)
         full = tuple(next(it) if is_t else None for is_t in self.out_is_tensor)
-        result = self.cls.backward(ctx, *full)
+        ctx._node = node  # for saved_tensors; kept after the call it would be a cycle
+        try:
+            result = self.cls.backward(ctx, *full)
+        finally:
+            ctx._node = None
         if not isinstance(result, tuple):
             result = tuple(result) if isinstance(result, list) else (result,)
         if len(result) > self.n_args:  # extra trailing Nones are tolerated, as in PyTorch
@@ -233,7 +239,8 @@ class Function(metaclass=_FunctionMeta):
                     outs[i] = o
                 seen.append(o)
         tensor_outs = [o for o in outs if isinstance(o, Tensor)]
-        ctx._detach_saved_outputs(tensor_outs)
+        nondiff = ctx._non_differentiable
+        ctx._non_differentiable = ()
         recorded = False
         if _C.is_grad_enabled() and any(isinstance(a, Tensor) for a in args):
             out_is_tensor = tuple(isinstance(o, Tensor) for o in outs)
@@ -242,6 +249,7 @@ class Function(metaclass=_FunctionMeta):
             # The engine decides: it records when an input requires grad or is watched
             # by an active GradientTape, and says whether it did.
             recorded = bool(_C._record_function(name, fn, args, tensor_outs))
+        ctx._detach_saved_outputs(tensor_outs, nondiff)
         if recorded:
             # needs_input_grad, as the engine sees it (tape-watched inputs included)
             node = next((o.grad_fn for o in tensor_outs if o.grad_fn is not None), None)
@@ -249,13 +257,9 @@ class Function(metaclass=_FunctionMeta):
                 edges = iter(node.next_functions)
                 ctx.needs_input_grad = tuple(next(edges)[0] is not None if isinstance(a, Tensor) else False
                                              for a in args)
-            nondiff = ctx._non_differentiable
-            ctx._non_differentiable = ()
             if nondiff:
                 # The engine gives them zero gradients; they should not require grad.
                 for i, o in enumerate(outs):
                     if isinstance(o, Tensor) and any(o is n for n in nondiff):
                         outs[i] = o.detach()
-        else:
-            ctx._non_differentiable = ()
         return outs[0] if single else tuple(outs)

@@ -39,13 +39,20 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+def _called(method=None):
+    """The name errors give for a call on an optimizer: its class (the constructor, also
+    through a parent's __init__) or Class.method; internal calls go through undecorated
+    helpers, so a message names the user's call once."""
+    return lambda self, *args, **kwargs: type(self).__name__ + (f".{method}" if method else "")
+
+
 class Optimizer:
     """Base class of the optimizers. Subclasses pass their hyper-parameter defaults."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = names_errors(cls.__name__)(cls.__dict__["__init__"])
+            cls.__init__ = names_errors(_called())(cls.__dict__["__init__"])
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -66,12 +73,15 @@ class Optimizer:
         if not isinstance(param_groups[0], dict):
             param_groups = [{"params": param_groups}]
         for group in param_groups:
-            self.add_param_group(group)
+            self._add_param_group(group)
 
     # ------------------------------------------------------------------ groups
-    @names_errors("add_param_group")
+    @names_errors(_called("add_param_group"))
     def add_param_group(self, param_group):
         """Add a group of parameters (a dict with 'params' and optional hyper-parameters)."""
+        self._add_param_group(param_group)
+
+    def _add_param_group(self, param_group):
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         group = dict(param_group)
@@ -137,13 +147,14 @@ class Optimizer:
         self.iterations += 1
         return loss
 
+    @names_errors(_called("apply_gradients"))
     def apply_gradients(self, grads_and_vars):
         """The tape idiom: update each variable with the gradient paired with it,
         ``opt.apply_gradients(zip(grads, variables))``. ``.grad`` is not used."""
         pairs = list(grads_and_vars)
         for pair in pairs:
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise TypeError("apply_gradients expects an iterable of (gradient, variable) pairs, "
+                raise TypeError("expected an iterable of (gradient, variable) pairs, "
                                 f"e.g. zip(grads, variables); got an item of type {type(pair).__name__}")
         if not pairs:
             return None
@@ -153,11 +164,11 @@ class Optimizer:
         by_id = {}
         for g, v in pairs:
             if not isinstance(v, Tensor):
-                raise TypeError(f"apply_gradients: variables must be tensors, got {type(v).__name__}")
+                raise TypeError(f"variables must be tensors, got {type(v).__name__}")
             if g is not None and not isinstance(g, Tensor):
-                raise TypeError(f"apply_gradients: gradients must be tensors or None, got {type(g).__name__}")
+                raise TypeError(f"gradients must be tensors or None, got {type(g).__name__}")
             if id(v) in by_id:
-                raise ValueError(f"apply_gradients: variable {_var_name(v)} appears more than once")
+                raise ValueError(f"variable {_var_name(v)} appears more than once")
             by_id[id(v)] = (g, v)
         known = {id(p) for p in self._all_params()}
         new = []
@@ -167,11 +178,11 @@ class Optimizer:
                 known.add(vid)
         if new:
             if not self.param_groups:
-                self.add_param_group({"params": new})
+                self._add_param_group({"params": new})
             else:
                 probe = dict(self.param_groups[0])
                 probe["params"] = new
-                self.add_param_group(probe)  # validates the new variables
+                self._add_param_group(probe)  # validates the new variables
                 added = self.param_groups.pop()
                 self.param_groups[0]["params"].extend(added["params"])
         with no_grad():
