@@ -53,7 +53,7 @@ class PyFunctionNode final : public Node {
       if (gi.is_none() || e < 0) continue;
       if (!is_tensor(gi.ptr()))
         throw TypeError(str_cat(label, ": backward must return Tensors or None, got ",
-                                std::string(py::str(gi.get_type().attr("__name__"))), " for argument ", i));
+                                std::string(py::str(py::type::handle_of(gi).attr("__name__"))), " for argument ", i));
       const Tensor& t = unwrap(gi.ptr());
       if (t.shape() != in_shapes[size_t(e)])
         throw ValueError(str_cat(label, ": backward returned a gradient of shape ", shape_str(t.shape()),
