@@ -259,14 +259,16 @@ TEST(Engine, InPlaceOnViewOfLeafRequiringGradIsRefused) {
   EXPECT_EQ(values(x), (std::vector<double>{1.0, 2.0}));
 }
 
+// The first n elements of t, a view made under no_grad.
+Tensor head_under_no_grad(const Tensor& t, int64_t n) {
+  GradModeGuard no_grad(false);
+  return narrow(t, 0, 0, n);
+}
+
 TEST(Engine, RecordedInPlaceOnViewMadeUnderNoGradIsRefused) {
   Tensor x = leaf({1.0, 2.0, 3.0});
   Tensor y = mul(x, Scalar::from_double(2.0));
-  Tensor v;
-  {
-    GradModeGuard no_grad(false);
-    v = narrow(y, 0, 0, 2);
-  }
+  Tensor v = head_under_no_grad(y, 2);
   EXPECT_THROW(mul_(v, Scalar::from_double(3.0)), RuntimeError);
   Tensor w = narrow(v, 0, 1, 1);  // a view of it, made with grad mode on
   EXPECT_THROW(add_(w, Scalar::from_double(1.0)), RuntimeError);
@@ -278,11 +280,7 @@ TEST(Engine, RecordedInPlaceOnViewMadeUnderNoGradIsRefused) {
   EXPECT_EQ(values(y), (std::vector<double>{6.0, 12.0, 6.0}));
   // a view of a constant: refused only when an operand would make the write recorded
   Tensor c = leaf({1.0, 2.0}, false);
-  Tensor cv;
-  {
-    GradModeGuard no_grad(false);
-    cv = narrow(c, 0, 0, 1);
-  }
+  Tensor cv = head_under_no_grad(c, 1);
   mul_(cv, Scalar::from_double(3.0));
   EXPECT_THROW(mul_(cv, narrow(x, 0, 0, 1)), RuntimeError);
   EXPECT_EQ(values(c), (std::vector<double>{3.0, 2.0}));
