@@ -678,3 +678,13 @@ def test_repr_shows_values():
 def test_repr_large_is_summarised():
     r = repr(tg.arange(100_000))
     assert "..." in r and len(r) < 500
+
+
+@pytest.mark.parametrize("src", [tg.float32, tg.float64])
+def test_float_to_int64_of_values_without_an_int64(src):
+    # NaN, inf and values beyond int64 have no int64 (a C++ conversion would be undefined
+    # behaviour); they become INT64_MIN, as with NumPy and PyTorch on x86. The rest truncate.
+    v = [math.nan, math.inf, -math.inf, 1e19, -1e19, -(2.0 ** 63), 2.0 ** 63, 3.7, -2.5, 2.0 ** 62]
+    got = tg.tensor(v, dtype=src).to(tg.int64).numpy().tolist()
+    low = -(2 ** 63)
+    assert got == [low, low, low, low, low, low, low, 3, -2, 2 ** 62]

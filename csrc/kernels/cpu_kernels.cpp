@@ -263,8 +263,18 @@ void copy(DType src, DType dst, const Loop& L, int64_t b, int64_t e) {
     using To = decltype(out_tag);
     visit_dtype(src, [&](auto in_tag) {
       using Ti = decltype(in_tag);
-      if constexpr (std::is_same_v<To, bool>) unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return x != 0; });
-      else unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return static_cast<To>(x); });
+      if constexpr (std::is_same_v<To, bool>) {
+        unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return x != 0; });
+      } else if constexpr (std::is_same_v<To, int64_t> && is_float_v<Ti>) {
+        // NaN, inf and values beyond int64 have no int64 (the C++ conversion is undefined):
+        // they become INT64_MIN, what x86's conversion, NumPy and PyTorch give.
+        constexpr Ti kTwo63 = Ti(9223372036854775808.0);
+        unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA {
+          return x >= -kTwo63 && x < kTwo63 ? static_cast<int64_t>(x) : std::numeric_limits<int64_t>::min();
+        });
+      } else {
+        unary_loop<To, Ti>(L, b, e, [](Ti x) TG_INLINE_LAMBDA { return static_cast<To>(x); });
+      }
     });
   });
 }
