@@ -467,6 +467,23 @@ def test_grad_mode_is_thread_local():
     assert out["e"] is True
 
 
+def test_graph_recorded_across_threads_backpropagates_every_branch():
+    # The engine runs nodes in decreasing sequence number, counted per thread: a branch
+    # recorded on a fresh thread must still run before the producer it consumes.
+    x0 = np.array([0.1, 0.7, -0.4])
+    x = t64(x0)
+    w = x
+    for _ in range(1000):  # this thread's numbers run ahead of a new thread's
+        w = w * 1.0
+    a = x * 3.0
+    branch = {}
+    th = threading.Thread(target=lambda: branch.setdefault("b", tg.sin(a)))
+    th.start()
+    th.join()
+    (branch["b"] + tg.exp(a)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (np.cos(3 * x0) + np.exp(3 * x0)), rtol=1e-13)
+
+
 # ---------------------------------------------------------------------------------------
 # in place and version counters
 # ---------------------------------------------------------------------------------------

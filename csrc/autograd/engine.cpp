@@ -1,5 +1,6 @@
 #include "autograd/engine.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "kernels/kernels.h"
@@ -52,51 +53,41 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
                                  const std::vector<Edge>& capture, const BackwardOptions& opts) {
   GradModeGuard grad_mode(opts.create_graph);
   const uint64_t epoch = ++graph_epochs;
-
-  // 1. Count, for every reachable node, how many reachable edges point at it.
-  std::vector<Node*> visited;
-  std::vector<Node*> stack;
   const void* tape = opts.restrict_to_tape;
   auto reachable = [tape](const Node* m) { return m && (!tape || m->held_by(tape)); };
-  for (const Edge& e : roots) {
-    Node* n = e.fn.get();
-    if (reachable(n) && n->graph_epoch != epoch) {
-      n->graph_epoch = epoch; n->dependencies = 0;
-      stack.push_back(n); visited.push_back(n);
-    }
-  }
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (const Edge& e : n->next_edges) {
-      Node* m = e.fn.get();
-      if (!reachable(m)) continue;
-      if (m->graph_epoch != epoch) {
-        m->graph_epoch = epoch; m->dependencies = 0;
-        stack.push_back(m); visited.push_back(m);
-      }
-      ++m->dependencies;
-    }
-  }
   for (const Edge& c : capture)
     if (c.fn) c.fn->capture_epoch = epoch;
 
+  // Every node's sequence number is above its producers' (Node::add_edge), so taking
+  // the scheduled node with the highest one runs each node after all its reachable
+  // consumers, with no pass over the graph to count them first (at 10^5 nodes that
+  // pass alone was a fifth of the backward: one cache miss per node).
+  struct Scheduled {
+    uint64_t sequence_nr;
+    Node* node;
+    bool operator<(const Scheduled& o) const { return sequence_nr < o.sequence_nr; }
+  };
+  std::vector<Scheduled> ready;  // a max-heap; a chain keeps one entry
+  auto schedule = [&](Node* m) {
+    if (m->graph_epoch == epoch) return;
+    m->graph_epoch = epoch;
+    ready.push_back({m->sequence_nr, m});
+    std::push_heap(ready.begin(), ready.end());
+  };
+
   std::vector<Tensor> captured(capture.size());
   try {
-    // 2. Seed the roots, then sweep: a node runs once all its producers have reported.
     for (size_t i = 0; i < roots.size(); ++i) {
       Node* n = roots[i].fn.get();
       if (!reachable(n)) continue;
+      schedule(n);
       if (n->input_buffer.size() < n->num_outputs) n->input_buffer.resize(n->num_outputs);
       accumulate(n->input_buffer[roots[i].input_nr], Tensor(root_grads[i]), opts.create_graph);
     }
-    for (const Edge& e : roots) {
-      Node* n = e.fn.get();
-      if (n && n->dependencies == 0 && n->graph_epoch == epoch) { stack.push_back(n); n->dependencies = -1; }
-    }
-    while (!stack.empty()) {
-      Node* n = stack.back();
-      stack.pop_back();
+    while (!ready.empty()) {
+      std::pop_heap(ready.begin(), ready.end());
+      Node* n = ready.back().node;
+      ready.pop_back();
       GradList grads = std::move(n->input_buffer);
       n->input_buffer = GradList();
       grads.resize(n->num_outputs);
@@ -116,15 +107,15 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
       for (size_t i = 0; i < n->next_edges.size(); ++i) {
         Node* m = n->next_edges[i].fn.get();
         if (!reachable(m)) continue;
+        schedule(m);  // also when no gradient flows: its hooks and capture still run
         if (i < outs.size() && outs[i].defined()) {
           if (m->input_buffer.size() < m->num_outputs) m->input_buffer.resize(m->num_outputs);
           accumulate(m->input_buffer[n->next_edges[i].input_nr], std::move(outs[i]), opts.create_graph);
         }
-        if (--m->dependencies == 0) stack.push_back(m);
       }
     }
   } catch (...) {
-    for (Node* n : visited) n->input_buffer = GradList();
+    for (const Scheduled& s : ready) s.node->input_buffer = GradList();  // only waiting nodes hold gradients
     throw;
   }
   return captured;

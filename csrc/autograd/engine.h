@@ -1,8 +1,9 @@
 #pragma once
-// The backward sweep. Dependencies are counted in the nodes themselves, ready nodes go
-// on a stack (Kahn's algorithm), gradients wait in each node's input buffer until all
-// producers have arrived, and saved values are freed as each node finishes unless the
-// graph is kept. Nothing recurses, so graph depth is limited only by memory.
+// The backward sweep. Nodes run in decreasing sequence number, which puts every node
+// after all its consumers (PyTorch's ready queue uses the same order); gradients wait
+// in each node's input buffer until it runs, and saved values are freed as each node
+// finishes unless the graph is kept. Nothing recurses, so graph depth is limited only
+// by memory.
 #include <vector>
 
 #include "autograd/node.h"

@@ -61,6 +61,13 @@ class Node : public RefCounted {
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].fn; }
   std::vector<Ref<GradHook>>& output_hooks(uint32_t k);
 
+  // Edges are added only while the node is recorded (add_edge), so that its sequence
+  // number stays above every producer's: the engine then sweeps in decreasing
+  // sequence_nr without counting dependencies first.
+  void add_edge(Edge e) {
+    if (e.fn && e.fn->sequence_nr >= sequence_nr) sequence_nr = e.fn->sequence_nr + 1;  // recorded on another thread
+    next_edges.push_back(std::move(e));
+  }
   SmallVec<Edge, 2> next_edges;
   uint64_t sequence_nr;
   uint32_t num_outputs = 1;
@@ -76,8 +83,7 @@ class Node : public RefCounted {
   }
 
   // Scratch owned by the engine during one backward pass.
-  uint64_t graph_epoch = 0;
-  int64_t dependencies = 0;
+  uint64_t graph_epoch = 0;  // scheduled in this pass
   GradList input_buffer;
   uint64_t capture_epoch = 0;
 
@@ -169,7 +175,7 @@ template <typename NodeT, typename... Inputs>
 NodeT* record(const Tensor& out, const Inputs&... inputs) {
   NodeT* node = new NodeT();
   Ref<Node> holder(node);
-  (node->next_edges.push_back(gradient_edge(inputs)), ...);
+  (node->add_edge(gradient_edge(inputs)), ...);
   set_history(out, holder, 0, (input_requires_grad(inputs) || ...));
   finish_record(node);
   return node;
@@ -182,7 +188,7 @@ NodeT* record_list(const std::vector<Tensor>& outs, const std::vector<Tensor>& i
   Ref<Node> holder(node);
   bool requires_grad = false;
   for (const Tensor& t : inputs) {
-    node->next_edges.push_back(gradient_edge(t));
+    node->add_edge(gradient_edge(t));
     requires_grad |= input_requires_grad(t);
   }
   node->num_outputs = uint32_t(outs.size());

@@ -83,7 +83,7 @@ bool record_function(const std::string& name, py::object backward_fn, py::sequen
     if (is_tensor(a.ptr())) {
       const Tensor& t = unwrap(a.ptr());
       node->arg_to_edge.push_back(int(node->next_edges.size()));
-      node->next_edges.push_back(gradient_edge(t));
+      node->add_edge(gradient_edge(t));
       node->in_shapes.push_back(t.shape());
       any_requires_grad |= t.requires_grad();
     } else {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "autograd/engine.h"
@@ -113,6 +114,27 @@ TEST(Engine, DiamondGraphSumsBothBranches) {
   Tensor x = leaf(xv);
   Tensor a = mul(x, Scalar::from_double(3.0));  // consumed by both branches
   Tensor out = add(sin(a), exp(a));
+  backward(sum(out));
+  const auto g = values(grad_of(x));
+  for (size_t i = 0; i < 3; ++i) {
+    const double av = 3 * xv[i];
+    EXPECT_NEAR(g[i], 3 * (std::cos(av) + std::exp(av)), 1e-13);
+  }
+}
+
+// The sweep runs nodes in decreasing sequence number. Those are counted per thread, so a
+// node recorded on a fresh thread must still be numbered above the producer it
+// consumes, or the producer would run before this branch's gradient reached it.
+TEST(Engine, BranchRecordedOnAnotherThreadStillReachesItsProducer) {
+  const std::vector<double> xv = {0.1, 0.7, -0.4};
+  Tensor x = leaf(xv);
+  Tensor warm = x;
+  for (int i = 0; i < 1000; ++i) warm = mul(warm, Scalar::from_double(1.0));  // this thread's numbers run ahead
+  Tensor a = mul(x, Scalar::from_double(3.0));
+  Tensor b;
+  std::thread([&] { b = sin(a); }).join();  // a new thread counts from zero
+  Tensor out = add(b, exp(a));
+  EXPECT_GT(b.grad_fn()->sequence_nr, a.grad_fn()->sequence_nr);
   backward(sum(out));
   const auto g = values(grad_of(x));
   for (size_t i = 0; i < 3; ++i) {
