@@ -35,6 +35,9 @@ void unary_loop(const Loop& L, int64_t b, int64_t e, F f) {
     const Tin* in = reinterpret_cast<const Tin*>(p[1]);
     if (s[0] == 1 && s[1] == 1) {
       for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+    } else if (s[0] == 1 && s[1] == 0) {  // fill, or a broadcast value: vector stores
+      const Tout v = f(*in);
+      for (int64_t i = 0; i < n; ++i) out[i] = v;
     } else {
       for (int64_t i = 0; i < n; ++i) out[i * s[0]] = f(in[i * s[1]]);
     }
