@@ -317,6 +317,55 @@ def test_tg_from_dlpack_shares_memory(npdtype, dtype):
     assert a[0, 0] == 1
 
 
+def _legacy_dlpack_capsule(array, shape, strides):
+    """A "dltensor" capsule over `array`'s memory with the shape and strides (in elements)
+    given, as any producer could hand over; returns (capsule, what keeps it alive)."""
+    import ctypes
+
+    class DLTensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32),
+                    ("ndim", ctypes.c_int32), ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+    class DLManagedTensor(ctypes.Structure):
+        _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+    c_shape = (ctypes.c_int64 * len(shape))(*shape)
+    c_strides = (ctypes.c_int64 * len(strides))(*strides) if strides is not None else None
+    dl = DLTensor(array.ctypes.data, 1, 0, len(shape), 2, 32, 1, c_shape, c_strides, 0)  # kDLCPU, float32
+    managed = DLManagedTensor(dl, None, None)
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new_capsule(ctypes.addressof(managed), b"dltensor", None), (array, c_shape, c_strides, managed)
+
+
+def test_tg_from_dlpack_of_a_hand_made_capsule_shares_memory():
+    # the capsule helper lays the struct out right: the hostile cases below are refused for their numbers
+    a = np.arange(12, dtype=np.float32)
+    cap, keep = _legacy_dlpack_capsule(a, (3, 2), (4, 1))
+    t = tg.from_dlpack(cap)
+    np.testing.assert_array_equal(t.numpy(), [[0, 1], [4, 5], [8, 9]])
+    a[5] = -1.0
+    assert t[1, 1].item() == -1.0
+    del t, keep
+
+
+@pytest.mark.parametrize("shape, strides, message", [
+    ((-1,), None, "negative dimension"),
+    ((2**40, 2**40), None, "too large"),
+    ((3,), (2**62,), "reaches beyond any addressable memory"),
+    ((2, 2), (2**62, -(2**62)), "reaches beyond any addressable memory"),
+])
+def test_tg_from_dlpack_refuses_shapes_and_strides_beyond_memory(shape, strides, message):
+    a = np.zeros(4, dtype=np.float32)
+    cap, keep = _legacy_dlpack_capsule(a, shape, strides)
+    with pytest.raises(ValueError, match="from_dlpack: .*" + message):
+        tg.from_dlpack(cap)
+    del keep
+
+
 def test_tg_from_dlpack_noncontiguous_view():
     base = np.arange(30, dtype=np.float32).reshape(5, 6)
     v = base[1::2, ::-2]  # non-contiguous, negative stride

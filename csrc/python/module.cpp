@@ -416,6 +416,31 @@ py::capsule to_dlpack(const Tensor& t, bool versioned) {
   return py::reinterpret_steal<py::capsule>(cap);
 }
 
+// The lowest and highest element offsets a (shape, strides) view reaches, for memory
+// shared from another library; both 0 when it is empty. A producer's shape or strides
+// are checked, since a capsule can carry any numbers.
+struct Extent { int64_t min_off = 0, max_off = 0; };
+Extent shared_extent(const char* op, const Shape& shape, const Shape& strides) {
+  Extent x;
+  try {
+    if (checked_numel(shape) == 0) return x;
+  } catch (const ValueError& e) {
+    throw ValueError(str_cat(op, ": ", e.what()));
+  }
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t reach;
+    int64_t& side = strides[i] < 0 ? x.min_off : x.max_off;
+    if (__builtin_mul_overflow(shape[i] - 1, strides[i], &reach) || __builtin_add_overflow(side, reach, &side))
+      throw ValueError(str_cat(op, ": shape ", shape_str(shape), " with strides ", shape_str(strides),
+                               " reaches beyond any addressable memory"));
+  }
+  int64_t span;
+  if (__builtin_sub_overflow(x.max_off, x.min_off, &span) || span == INT64_MAX)
+    throw ValueError(str_cat(op, ": shape ", shape_str(shape), " with strides ", shape_str(strides),
+                             " reaches beyond any addressable memory"));
+  return x;
+}
+
 Tensor from_dlpack(const py::object& obj) {
   py::object cap = obj;
   if (py::hasattr(obj, "__dlpack__")) {
@@ -442,16 +467,11 @@ Tensor from_dlpack(const py::object& obj) {
   else if (d.dtype.code == 0 && d.dtype.bits == 64) dt = DType::Int64;
   else if (d.dtype.code == 6 && d.dtype.bits == 8) dt = DType::Bool;
   else throw TypeError(str_cat("from_dlpack: unsupported dtype (code ", int(d.dtype.code), ", ", int(d.dtype.bits), " bits)"));
+  if (d.ndim < 0 || (d.ndim > 0 && !d.shape)) throw ValueError(str_cat("from_dlpack: invalid ndim ", d.ndim, " or shape"));
   Shape shape(d.shape, d.shape + d.ndim), strides;
   if (d.strides) strides = Shape(d.strides, d.strides + d.ndim);
-  else { strides.resize(size_t(d.ndim)); int64_t s = 1; for (int i = d.ndim - 1; i >= 0; --i) { strides[size_t(i)] = s; s *= shape[size_t(i)]; } }
-  int64_t min_off = 0, max_off = 0;
-  bool empty = false;
-  for (int i = 0; i < d.ndim; ++i) {
-    if (shape[size_t(i)] == 0) empty = true;
-    (strides[size_t(i)] < 0 ? min_off : max_off) += (shape[size_t(i)] - 1) * strides[size_t(i)];
-  }
-  if (empty) min_off = max_off = 0;
+  else strides = contiguous_strides(shape);
+  const auto [min_off, max_off] = shared_extent("from_dlpack", shape, strides);
   const size_t isz = itemsize(dt);
   char* base = static_cast<char*>(d.data) + d.byte_offset;
   PyCapsule_SetName(cap.ptr(), versioned ? "used_dltensor_versioned" : "used_dltensor");
@@ -511,15 +531,11 @@ Tensor from_numpy(const py::object& arr) {
                      "shared; use tg.tensor(array) to copy it");
   }
   Shape shape, strides;
-  int64_t min_off = 0, max_off = 0;
-  bool empty = false;
   for (int i = 0; i < view->ndim; ++i) {
     shape.push_back(view->shape[i]);
     strides.push_back(view->strides[i] / view->itemsize);
-    if (view->shape[i] == 0) empty = true;
-    (strides.back() < 0 ? min_off : max_off) += (shape.back() - 1) * strides.back();
   }
-  if (empty) min_off = max_off = 0;
+  const auto [min_off, max_off] = shared_extent("from_numpy", shape, strides);  // NumPy's are valid; another buffer's may not be
   Ref<Storage> st = Storage::wrap_external(static_cast<char*>(view->buf) + min_off * view->itemsize,
                                            size_t(max_off - min_off + 1) * size_t(view->itemsize),
                                            [](void* ctx) {

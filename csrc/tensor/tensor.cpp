@@ -46,14 +46,14 @@ AutogradMeta& TensorImpl::meta() {
   return *autograd;
 }
 
-static Shape contiguous_strides(const Shape& shape) {
+Shape contiguous_strides(const Shape& shape) {
   Shape st(shape.size());
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) { st[i] = s; s *= std::max<int64_t>(shape[i], 1); }
   return st;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+int64_t checked_numel(const Shape& shape) {
   bool no_elements = false;
   for (int64_t s : shape) {
     TG_CHECK(s >= 0, ValueError, "negative dimension ", s, " in shape ", shape_str(shape));
@@ -68,7 +68,11 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
     TG_CHECK(n <= limit / m, ValueError, "shape ", shape_str(shape), " is too large");
     n *= m;
   }
-  if (no_elements) n = 0;
+  return no_elements ? 0 : n;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  const int64_t n = checked_numel(shape);
   return Tensor(make_ref<TensorImpl>(Storage::allocate(size_t(n) * itemsize(dtype)), dtype, shape,
                                      contiguous_strides(shape), 0));
 }

@@ -19,6 +19,10 @@ namespace tg {
 
 using Shape = SmallVec<int64_t, 6>;
 std::string shape_str(const Shape& s);
+// The element count of a shape; ValueError for a negative size or a count (or, for an
+// empty shape, a stride) beyond int64.
+int64_t checked_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
 
 class Node;
 void release_ref(Node* n) noexcept;  // autograd/node.cpp: iterative teardown
