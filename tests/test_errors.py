@@ -570,12 +570,38 @@ def test_optimizer_non_numeric_hyperparameter(make, msg):
      r"SGD\.apply_gradients: expected an iterable of \(gradient, variable\) pairs"),
     (lambda p: tg.optim.RMSprop(p).apply_gradients([(None, p[0])]), ValueError,
      "RMSprop.apply_gradients: No gradients provided for any variable"),
+    (lambda p: _with_group_value(tg.optim.SGD(p), "lr", "abc").step(), ValueError,
+     "SGD.step: could not convert string to float: 'abc'"),
+    (lambda p: _with_group_value(tg.optim.Adam(p), "betas", (0.9,)).step(), ValueError,
+     r"Adam\.step: not enough values to unpack"),
+    (lambda p: tg.optim.Adam(p).load_state_dict({"state": {}}), ValueError,
+     "Adam.load_state_dict: optimizer state_dict must be a dict with 'state' and 'param_groups'"),
+    (lambda p: tg.optim.SGD(p).load_state_dict({"state": {}, "param_groups": []}), ValueError,
+     r"SGD\.load_state_dict: loaded state dict has a different number of parameter groups \(0 vs 1\)"),
 ], ids=["SGD-group", "SGD-int-param", "AdamW-lr", "AdamW-group", "add_param_group-dup", "add_param_group-type",
-        "apply_gradients-int-var", "apply_gradients-pairs", "apply_gradients-none"])
+        "apply_gradients-int-var", "apply_gradients-pairs", "apply_gradients-none", "step-lr", "step-betas",
+        "load_state_dict-keys", "load_state_dict-groups"])
 def test_optimizer_errors_name_the_call_made_once(make, error, msg):
     with pytest.raises(error, match="^" + msg) as info:
         make([tg.ones(2, requires_grad=True)])
     assert not re.match(r"[\w.]+: [\w.]+: ", str(info.value)), "named twice: " + str(info.value)
+
+
+def _with_group_value(opt, key, value):
+    opt.param_groups[0][key] = value  # edited by hand after construction, which nothing checks
+    for p in opt.param_groups[0]["params"]:
+        p.grad = tg.ones_like(p)
+    return opt
+
+
+def test_optimizer_step_passes_the_closures_own_errors_through():
+    opt = tg.optim.SGD([tg.ones(2, requires_grad=True)])
+
+    def closure():
+        raise ValueError("the model failed")
+
+    with pytest.raises(ValueError, match="^the model failed$"):
+        opt.step(closure)
 
 
 def test_dropout_non_numeric_probability():

@@ -134,7 +134,12 @@ class Optimizer:
         loss = None
         if closure is not None:
             with enable_grad():
-                loss = closure()
+                loss = closure()  # its own errors pass through as they are
+        self._update_from_grads()
+        return loss
+
+    @names_errors(_called("step"))
+    def _update_from_grads(self):
         with no_grad():
             for group in self.param_groups:
                 params, grads = [], []
@@ -145,7 +150,6 @@ class Optimizer:
                 if params:
                     self._update_group(group, params, grads)
         self.iterations += 1
-        return loss
 
     @names_errors(_called("apply_gradients"))
     def apply_gradients(self, grads_and_vars):
@@ -224,6 +228,7 @@ class Optimizer:
                 state[index[id(p)]] = dict(s)
         return {"state": state, "param_groups": groups}
 
+    @names_errors(_called("load_state_dict"))
     def load_state_dict(self, state_dict):
         """Load a state_dict from ``state_dict()`` (tensors are copied, with the dtype of
         their parameter for the per-parameter state)."""
