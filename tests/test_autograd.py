@@ -467,6 +467,22 @@ def test_grad_mode_is_thread_local():
     assert out["e"] is True
 
 
+def test_backward_runs_ops_in_reverse_recording_order():
+    # PyTorch's order: the newest recorded op first, each op once all its consumers ran.
+    # Here b is recorded before a2, so a stack walking the sum's inputs in edge order would
+    # reach b before a2.
+    x = t64([1.0, 2.0])
+    fired = []
+    a = x * 2.0
+    b = x * 3.0
+    a2 = a * 1.5
+    for name, t in (("a", a), ("b", b), ("a2", a2)):
+        t.register_hook(lambda g, name=name: fired.append(name))
+    (a2 + b).sum().backward()
+    assert fired == ["a2", "b", "a"]
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+
+
 def test_graph_recorded_across_threads_backpropagates_every_branch():
     # The engine runs nodes in decreasing sequence number, counted per thread: a branch
     # recorded on a fresh thread must still run before the producer it consumes.
