@@ -31,6 +31,11 @@ from workloads import CHECKS  # noqa: E402
 
 ALL = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"]
 SCALING = [10_000, 100_000, 1_000_000]
+# Each W7-scaling size runs in this many processes, the sizes interleaved, and the figure is
+# the median process: on a shared VM a whole process at 1e5 ops was seen at twice the
+# per-op time of the processes before and after it (the same binary, ~1 run in 4), which
+# a single process per size turns into a false verdict either way.
+SCALING_PROCESSES = 3
 
 
 def run_worker(fw, wl, args, threads=0, timeout=600):
@@ -308,12 +313,19 @@ def main():
                         log(f"    MISMATCH {wl} {tag} {name}: got {got!r}, expected {exp!r}")
     scaling = {}
     if "W7" in wls and not args.no_scaling:
-        for n in SCALING:
-            log(f"[{time.perf_counter() - t_start:6.1f}s] W7-scaling tapegrad n={n} (load {os.getloadavg()[0]:.2f}) ...")
-            d = run_worker("tapegrad", f"W7S:{n}", args)
-            scaling[n] = d
-            if not d.get("ok"):
-                log(f"    ERROR: {d.get('error')}")
+        runs = {n: [] for n in SCALING}
+        for k in range(SCALING_PROCESSES):
+            for n in SCALING:
+                log(f"[{time.perf_counter() - t_start:6.1f}s] W7-scaling tapegrad n={n} process {k + 1} "
+                    f"(load {os.getloadavg()[0]:.2f}) ...")
+                d = run_worker("tapegrad", f"W7S:{n}", args)
+                runs[n].append(d)
+                if not d.get("ok"):
+                    log(f"    ERROR: {d.get('error')}")
+        for n, ds in runs.items():
+            good = sorted((d for d in ds if d.get("ok")), key=lambda d: d["us_per_op"])
+            scaling[n] = dict(good[len(good) // 2], process_us_per_op=[d["us_per_op"] for d in ds if d.get("ok")]) \
+                if len(good) == len(ds) else next(d for d in ds if not d.get("ok"))
     meta["loadavg_end"] = os.getloadavg()
     meta["total_s"] = time.perf_counter() - t_start
     for d in (x for r in res.values() for x in r.values()):
@@ -339,11 +351,13 @@ def main():
     srows = []
     for n, d in sorted(scaling.items()):
         if d.get("ok"):
-            srows.append([f"{n:,}", fmt(d["fwdbwd_s"]), fmt(d["us_per_op"]), fmt(d["peak_rss_delta_mib"]),
+            srows.append([f"{n:,}", fmt(d["fwdbwd_s"]), fmt(d["us_per_op"]),
+                          " / ".join(fmt(u) for u in d["process_us_per_op"]), fmt(d["peak_rss_delta_mib"]),
                           check_status(d)])
         else:
-            srows.append([f"{n:,}", "FAILED", d.get("error", "?"), "—", "ERROR"])
-    shdr = ["W7-scaling ops", "tapegrad fwd+bwd s", "µs/op", "peak RSS delta MiB", "check"]
+            srows.append([f"{n:,}", "FAILED", d.get("error", "?"), "—", "—", "ERROR"])
+    shdr = ["W7-scaling ops", "tapegrad fwd+bwd s (median process)", "µs/op", "µs/op of each process",
+            "peak RSS delta MiB", "check"]
     if srows:
         print()
         print(to_text(shdr, srows))
