@@ -75,6 +75,13 @@ void trig_loop(const Loop& L, int64_t b, int64_t e, Vec vec, Exact exact) {
   for_each_segment(L, b, e, [&](char** p, const int64_t* s, int64_t n) {
     T* out = reinterpret_cast<T*>(p[0]);
     const T* in = reinterpret_cast<const T*>(p[1]);
+    if (n <= 4) {  // a scalar or a few values (scalar autograd): no vector loop to set up
+      for (int64_t i = 0; i < n; ++i) {
+        const T x = in[i * s[1]];
+        out[i * s[0]] = std::fabs(x) > kTrigExactBound<T> ? exact(x) : vec(x);
+      }
+      return;
+    }
     // Block by block, so the fix-up reads what the vector pass just touched in cache.
     constexpr int64_t kBlock = 2048;
     for (int64_t lo = 0; lo < n; lo += kBlock) {
