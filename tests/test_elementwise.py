@@ -628,3 +628,17 @@ def test_inputs_not_modified_by_binary_ops(rng):
         f()
         np.testing.assert_array_equal(ta.numpy(), a)
         np.testing.assert_array_equal(tb.numpy(), a.T)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 50])  # up to 4 values take the scalar path
+def test_trig_of_large_arguments_is_accurate(name, n):
+    # Beyond 5e4 (float32) / 1.5e6 (float64) the vector range reduction loses accuracy and
+    # the kernel recomputes those elements exactly; both paths must agree with NumPy.
+    for np_dtype, scale in ((np.float32, 1e6), (np.float64, 1e9)):
+        x = (np.random.default_rng(n).uniform(-1, 1, n) * scale).astype(np_dtype)
+        x[0] = np_dtype(0.5)  # one small value next to the large ones
+        got = getattr(tg, name)(tg.tensor(x)).numpy()
+        ref = getattr(np, name)(x.astype(np.float64))
+        atol = 2e-6 if np_dtype is np.float32 else 1e-13
+        np.testing.assert_allclose(got, ref.astype(np_dtype), rtol=1e-5 if name == "tan" else 0, atol=atol)
