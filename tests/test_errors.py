@@ -646,6 +646,18 @@ def test_negative_sizes_other_factories():
         tg.arange(0, 10, 0)
 
 
+@pytest.mark.parametrize("call, op", [
+    (lambda: tg.arange(1e19, 1.5e19, 1e18, dtype=tg.int64), "arange"),
+    (lambda: tg.arange(0, 3e19, 1e19, dtype=tg.int64), "arange"),  # 0 fits, 2e19 does not
+    (lambda: tg.linspace(0, 1e30, 3, dtype=tg.int64), "linspace"),
+    (lambda: tg.linspace(float("nan"), 1, 3, dtype=tg.int64), "linspace"),
+], ids=["arange-start", "arange-last", "linspace-stop", "linspace-nan"])
+def test_integer_ranges_beyond_int64_raise(call, op):
+    # The conversion of such a value to int64 is undefined behaviour in C++; PyTorch raises.
+    with pytest.raises(ValueError, match=f"^{op}: cannot convert .* to int64 without overflow"):
+        call()
+
+
 @pytest.mark.parametrize("call", [
     lambda: tg.zeros(2 ** 62), lambda: tg.zeros(2 ** 40, 2 ** 40), lambda: tg.eye(2 ** 40),
     lambda: tg.arange(0, 1e20), lambda: tg.linspace(0, 1, 2 ** 62), lambda: tg.full((2 ** 40, 2 ** 30), 1.0),

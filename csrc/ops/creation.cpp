@@ -30,6 +30,10 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   const double n = std::ceil((stop - start) / step);
   TG_CHECK(n < 1e12, ValueError, "arange: too many elements (", n, ")");
   const int64_t count = n > 0 ? int64_t(n) : 0;
+  if (count > 0) {  // the first and last values bound the others
+    check_fits(Scalar::from_double(start), dtype, "arange");
+    check_fits(Scalar::from_double(start + double(count - 1) * step), dtype, "arange");
+  }
   Tensor t = Tensor::empty(Shape{count}, dtype);
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -41,6 +45,10 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 
 Tensor linspace(double start, double stop, int64_t num, DType dtype) {
   TG_CHECK(num >= 0, ValueError, "linspace: number of steps must be non-negative, got ", num);
+  if (num > 0) {  // the values lie between the two ends
+    check_fits(Scalar::from_double(start), dtype, "linspace");
+    check_fits(Scalar::from_double(stop), dtype, "linspace");
+  }
   Tensor t = Tensor::empty(Shape{num}, dtype);
   const double step = num > 1 ? (stop - start) / double(num - 1) : 0;
   visit_dtype(dtype, [&](auto tag) {
