@@ -17,7 +17,8 @@ ROOT=$PWD
 PY=${PYTHON:-$(command -v python3 || command -v python)}
 BUILD=${TAPEGRAD_ASAN_BUILD:-$ROOT/build/asan-py}
 CORE_TESTS=(tests/test_elementwise.py tests/test_reductions.py tests/test_shape_indexing.py
-            tests/test_gradients.py tests/test_autograd.py tests/test_tape.py)
+            tests/test_gradients.py tests/test_autograd.py tests/test_tape.py
+            tests/test_creation.py tests/test_errors.py tests/test_fuzz.py)
 
 start=$SECONDS
 echo "=== [asan_pytest] configure + build ($BUILD)"

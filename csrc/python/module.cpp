@@ -420,13 +420,16 @@ py::capsule to_dlpack(const Tensor& t, bool versioned) {
 // shared from another library; both 0 when it is empty. A producer's shape or strides
 // are checked, since a capsule can carry any numbers.
 struct Extent { int64_t min_off = 0, max_off = 0; };
-Extent shared_extent(const char* op, const Shape& shape, const Shape& strides) {
-  Extent x;
+int64_t shared_numel(const char* op, const Shape& shape) {
   try {
-    if (checked_numel(shape) == 0) return x;
+    return checked_numel(shape);
   } catch (const ValueError& e) {
     throw ValueError(str_cat(op, ": ", e.what()));
   }
+}
+Extent shared_extent(const char* op, const Shape& shape, const Shape& strides) {
+  Extent x;
+  if (shared_numel(op, shape) == 0) return x;
   for (size_t i = 0; i < shape.size(); ++i) {
     int64_t reach;
     int64_t& side = strides[i] < 0 ? x.min_off : x.max_off;
@@ -470,7 +473,10 @@ Tensor from_dlpack(const py::object& obj) {
   if (d.ndim < 0 || (d.ndim > 0 && !d.shape)) throw ValueError(str_cat("from_dlpack: invalid ndim ", d.ndim, " or shape"));
   Shape shape(d.shape, d.shape + d.ndim), strides;
   if (d.strides) strides = Shape(d.strides, d.strides + d.ndim);
-  else strides = contiguous_strides(shape);
+  else {
+    shared_numel("from_dlpack", shape);  // first: the strides are products of the sizes
+    strides = contiguous_strides(shape);
+  }
   const auto [min_off, max_off] = shared_extent("from_dlpack", shape, strides);
   const size_t isz = itemsize(dt);
   char* base = static_cast<char*>(d.data) + d.byte_offset;
