@@ -430,15 +430,15 @@ int64_t shared_numel(const char* op, const Shape& shape) {
 Extent shared_extent(const char* op, const Shape& shape, const Shape& strides) {
   Extent x;
   if (shared_numel(op, shape) == 0) return x;
+  bool overflow = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     int64_t reach;
     int64_t& side = strides[i] < 0 ? x.min_off : x.max_off;
-    if (__builtin_mul_overflow(shape[i] - 1, strides[i], &reach) || __builtin_add_overflow(side, reach, &side))
-      throw ValueError(str_cat(op, ": shape ", shape_str(shape), " with strides ", shape_str(strides),
-                               " reaches beyond any addressable memory"));
+    overflow = overflow || __builtin_mul_overflow(shape[i] - 1, strides[i], &reach) ||
+               __builtin_add_overflow(side, reach, &side);
   }
   int64_t span;
-  if (__builtin_sub_overflow(x.max_off, x.min_off, &span) || span == INT64_MAX)
+  if (overflow || __builtin_sub_overflow(x.max_off, x.min_off, &span) || span == INT64_MAX)
     throw ValueError(str_cat(op, ": shape ", shape_str(shape), " with strides ", shape_str(strides),
                              " reaches beyond any addressable memory"));
   return x;
